@@ -1,0 +1,29 @@
+"""hf-nuggets: find the golden examples of an instruction dataset with a small prospector LM (SuperNUGGETS)."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .data import load_data, load_default_task_set, load_sample_dataset
+from .formatting import Example
+from .prospector import Prospector, load_prospector
+from .scorer import GoldenScorer, golden_score
+from .scoring import TruncationLimits
+from .selection import select_top
+
+try:
+    __version__ = version("hf-nuggets")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Example",
+    "GoldenScorer",
+    "Prospector",
+    "TruncationLimits",
+    "__version__",
+    "golden_score",
+    "load_data",
+    "load_default_task_set",
+    "load_prospector",
+    "load_sample_dataset",
+    "select_top",
+]

@@ -1,0 +1,1 @@
+"""Classic algorithms that hf-nuggets implements itself: affinity propagation, LSH, k-center, sketches."""

@@ -1,0 +1,110 @@
+"""The `hf-nuggets` command line: a thin layer of argument parsing over the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from .config import ScoreConfig
+
+USAGE = """usage: hf-nuggets <command> [options]
+
+commands:
+  score DATA [--tasks TASKS] [--out DIR] [--model M] [--top 5] ...   score a dataset by golden score
+  demo [--out DIR] [--max_seconds S]                                  score the shipped sample with the defaults
+
+Run `hf-nuggets <command> --help` for the options of a command."""
+
+
+def _parser(with_data: bool):
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(ScoreConfig, prog="hf-nuggets score" if with_data else "hf-nuggets demo")
+    if with_data:
+        parser.add_argument("data", help="JSON/JSONL/CSV/parquet file, saved dataset folder, or Hub dataset id.")
+    parser.add_argument("--quiet", action="store_true", help="No progress bar and no summary printout.")
+    return parser
+
+
+def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
+    from .pipeline import prospect
+    from .prospector import load_prospector
+    from .scorer import GoldenScorer
+    from .summary import flaw_report, format_summary
+
+    prospector = load_prospector(
+        config.model, revision=config.revision, gguf_file=config.gguf_file, device=config.device, dtype=config.dtype
+    )
+    scorer = GoldenScorer(
+        prospector,
+        config.tasks,
+        num_tasks=config.num_tasks,
+        columns=config.column_mapping(),
+        template=config.template,
+        limits=config.limits(),
+        return_scores=config.return_scores,
+        max_batch_tokens=config.max_batch_tokens,
+    )
+    scored, summary = prospect(
+        dataset,
+        scorer,
+        config.out,
+        top_percent=config.top,
+        limit=config.limit,
+        max_seconds=config.max_seconds,
+        batch_size=config.batch_size,
+        source=source,
+        progress=not quiet,
+    )
+    if not quiet:
+        print(format_summary(summary, scored.to_dict()))
+        if "flaw" in scored.column_names:
+            print("\n" + flaw_report(scored))
+        print(f"\nWrote {summary['files']['parquet']}, {summary['files']['jsonl']} and {config.out}/summary.json")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `hf-nuggets`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in ("score", "demo"):
+        print(f"hf-nuggets: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = _parser(with_data=command == "score")
+    try:
+        config, extra = parser.parse_args_into_dataclasses(args=rest)
+    except ValueError as err:
+        parser.error(str(err))
+    from .data import load_data, load_sample_dataset, sample_dataset_path
+
+    try:
+        if command == "score":
+            dataset, source = load_data(extra.data, split=config.split), extra.data
+        else:
+            if config.num_tasks is None:
+                config.num_tasks = 8
+            dataset, source = load_sample_dataset(), str(sample_dataset_path().name)
+        _run(config, dataset, source, extra.quiet)
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        FileNotFoundError,
+        PermissionError,
+        ImportError,
+        OSError,
+        RuntimeError,
+    ) as err:
+        print(f"hf-nuggets {command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Configuration of a prospecting run: one dataclass, validated on creation, that also defines the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .formatting import TEMPLATES
+from .scoring import TruncationLimits
+from .selection import check_percent
+
+
+@dataclass
+class ScoreConfig:
+    """Settings of `hf-nuggets score` (and of `prospect` when built from the command line)."""
+
+    out: str = field(default="nuggets-out", metadata={"help": "Output folder for scored data and summary.json."})
+    tasks: str | None = field(
+        default=None,
+        metadata={
+            "help": "Task set: a JSON/JSONL/CSV/parquet file, saved dataset or Hub id. "
+            "Default: the task set shipped with the package."
+        },
+    )
+    num_tasks: int | None = field(default=None, metadata={"help": "Use only the first N tasks of the task set."})
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prospector: Hub id, local folder or .gguf file. Default: the embedded SmolLM2-135M-Instruct."
+        },
+    )
+    revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
+    gguf_file: str | None = field(default=None, metadata={"help": "GGUF file name inside --model."})
+    top: float | None = field(default=None, metadata={"help": "Also write the top N percent as selected.*."})
+    limit: int | None = field(default=None, metadata={"help": "Score only the first N rows."})
+    max_seconds: float | None = field(
+        default=None, metadata={"help": "Time budget for scoring; the rows scored by then are kept."}
+    )
+    split: str = field(default="train", metadata={"help": "Split of a Hub dataset or DatasetDict."})
+    columns: str | None = field(
+        default=None,
+        metadata={
+            "help": "Column mapping, e.g. 'instruction=question,input=,output=answer' or "
+            "'messages=conversation'. An empty name means no such column."
+        },
+    )
+    template: str = field(default="alpaca", metadata={"help": f"Prompt template: one of {', '.join(TEMPLATES)}."})
+    max_demo_tokens: int = field(default=512, metadata={"help": "Token limit of a demonstration."})
+    max_prompt_tokens: int = field(default=256, metadata={"help": "Token limit of a task prompt (keeps its end)."})
+    max_answer_tokens: int = field(default=256, metadata={"help": "Token limit of a task answer."})
+    batch_size: int = field(default=16, metadata={"help": "Rows per scoring call."})
+    max_batch_tokens: int = field(default=4096, metadata={"help": "Padded tokens per forward pass."})
+    device: str | None = field(default=None, metadata={"help": "cuda, mps or cpu (default: the best available)."})
+    dtype: str | None = field(
+        default=None, metadata={"help": "Model dtype (default: bfloat16 on CUDA, else float32)."}
+    )
+    return_scores: bool = field(default=False, metadata={"help": "Also write the per-task one-shot scores."})
+
+    def __post_init__(self):
+        if self.top is not None:
+            check_percent(self.top, "top")
+        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value}.")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"`max_seconds` must be positive, got {self.max_seconds}.")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"`template` must be one of {TEMPLATES}, got {self.template!r}.")
+        self.column_mapping()  # validates the syntax
+        self.limits()
+
+    def limits(self) -> TruncationLimits:
+        return TruncationLimits(self.max_demo_tokens, self.max_prompt_tokens, self.max_answer_tokens)
+
+    def column_mapping(self) -> dict[str, str | None] | None:
+        """Parse `columns` ('key=name,key=name') into a dict; an empty name maps to `None`."""
+        if not self.columns:
+            return None
+        mapping: dict[str, str | None] = {}
+        for part in self.columns.split(","):
+            key, sep, name = part.partition("=")
+            if not sep or key.strip() not in ("instruction", "input", "output", "messages"):
+                raise ValueError(
+                    f"`columns` must look like 'instruction=q,input=,output=a' (keys instruction, input, output, "
+                    f"messages), got {self.columns!r}."
+                )
+            mapping[key.strip()] = name.strip() or None
+        return mapping

@@ -1,0 +1,184 @@
+"""The main job: score a dataset with a `GoldenScorer`, write the results and a summary, keep what was done."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .scorer import GoldenScorer
+from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, select_top
+from .summary import score_quantiles
+
+logger = logging.getLogger(__name__)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_dataset_files(dataset: Any, out_dir: str | os.PathLike, stem: str) -> dict[str, str]:
+    """Write a dataset as `<stem>.parquet` and `<stem>.jsonl` (each written to a temporary name, then renamed)."""
+    out = Path(out_dir)
+    paths = {}
+    for suffix, writer in (("parquet", dataset.to_parquet), ("jsonl", lambda p: dataset.to_json(p, lines=True))):
+        final = out / f"{stem}.{suffix}"
+        tmp = out / f".{stem}.{suffix}.tmp"
+        writer(str(tmp))
+        os.replace(tmp, final)
+        paths[suffix] = str(final)
+    return paths
+
+
+def _check_writable(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"Output folder `out_dir`={str(out)!r} is not writable: {err}.") from err
+
+
+def prospect(
+    dataset: Any,
+    scorer: GoldenScorer,
+    out_dir: str | os.PathLike,
+    *,
+    top_percent: float | None = None,
+    limit: int | None = None,
+    max_seconds: float | None = None,
+    batch_size: int = 16,
+    source: str | None = None,
+    progress: bool = True,
+) -> tuple[Any, dict[str, Any]]:
+    """Score `dataset`, write `scored.parquet`, `scored.jsonl` and `summary.json` to `out_dir`, and return both.
+
+    Rows are scored in order, batch by batch, under a progress bar. When `max_seconds` runs out the rows scored
+    so far are kept and written (the summary says the run stopped early). When a row fails, the rows scored before
+    it are written to `scored.partial.*` and the error says where.
+
+    Args:
+        dataset (`datasets.Dataset`): The candidates.
+        scorer (`GoldenScorer`): The scorer (prospector, task set, template, limits).
+        out_dir (`str`): Output folder, created if missing.
+        top_percent (`float`, *optional*): Also write the top `top_percent`% as `selected.parquet/.jsonl`.
+        limit (`int`, *optional*): Score only the first `limit` rows.
+        max_seconds (`float`, *optional*): Time budget for scoring (loading the model not included).
+        batch_size (`int`, *optional*, defaults to `16`): Rows per scorer call.
+        source (`str`, *optional*): Where the data came from, recorded in the summary.
+        progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+
+    Returns:
+        `tuple[datasets.Dataset, dict]`: The scored rows and the summary.
+    """
+    from tqdm.auto import tqdm
+
+    if top_percent is not None:
+        check_percent(top_percent, "top_percent")
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"`limit` must be a positive integer, got {limit!r}.")
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"`max_seconds` must be positive, got {max_seconds!r}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    if not hasattr(dataset, "__len__"):
+        raise TypeError("`prospect` needs a `datasets.Dataset` with a length; map an IterableDataset with the scorer.")
+    if len(dataset) == 0:
+        raise ValueError("The dataset is empty: there is nothing to score.")
+    out = Path(out_dir)
+    _check_writable(out)
+    rows_total = len(dataset) if limit is None else min(limit, len(dataset))
+
+    t0 = time.perf_counter()
+    prospector = scorer.loaded_prospector
+    t1 = time.perf_counter()
+    scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores
+    t2 = time.perf_counter()
+
+    columns: dict[str, list] = {SCORE_COLUMN: [], GAIN_COLUMN: []}
+    stopped_early = False
+    bar = tqdm(total=rows_total, unit="row", desc="Prospecting", disable=not progress)
+    try:
+        for start in range(0, rows_total, batch_size):
+            stop = min(start + batch_size, rows_total)
+            result = scorer(dataset[start:stop], indices=list(range(start, stop)))
+            for name, values in result.items():
+                columns.setdefault(name, []).extend(values)
+            bar.update(stop - start)
+            if max_seconds is not None and time.perf_counter() - t2 > max_seconds and stop < rows_total:
+                stopped_early = True
+                break
+    except Exception as err:
+        bar.close()
+        done = len(columns[SCORE_COLUMN])
+        partial = dataset.select(range(done))
+        for name, values in columns.items():
+            partial = partial.add_column(name, values)
+        paths = save_dataset_files(partial, out, "scored.partial")
+        raise RuntimeError(
+            f"Scoring stopped at rows {done}-{min(done + batch_size, rows_total) - 1}: {err} "
+            f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
+        ) from err
+    bar.close()
+    t3 = time.perf_counter()
+
+    done = len(columns[SCORE_COLUMN])
+    scored = dataset.select(range(done))
+    for name, values in columns.items():
+        scored = scored.add_column(name, values)
+    files = save_dataset_files(scored, out, "scored")
+    for stale in ("scored.partial.parquet", "scored.partial.jsonl"):
+        (out / stale).unlink(missing_ok=True)
+
+    from . import __version__
+
+    summary: dict[str, Any] = {
+        "hf_nuggets_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "rows_total": rows_total,
+        "rows_scored": done,
+        "stopped_early": stopped_early,
+        "max_seconds": max_seconds,
+        "num_tasks": len(scorer.tasks),
+        "model": prospector.name,
+        "model_revision": prospector.revision,
+        "device": str(prospector.device),
+        "template": scorer.template,
+        "limits": {
+            "max_demo_tokens": scorer.limits.max_demo_tokens,
+            "max_prompt_tokens": scorer.limits.max_prompt_tokens,
+            "max_answer_tokens": scorer.limits.max_answer_tokens,
+        },
+        "truncation": {
+            "demonstrations": scorer.stats["demos_truncated"],
+            "task_prompts": scorer.stats.get("tasks_prompt_truncated", 0),
+            "task_answers": scorer.stats.get("tasks_answer_truncated", 0),
+        },
+        "duplicates_reused": scorer.stats["duplicates_reused"],
+        "quantiles": score_quantiles(columns[SCORE_COLUMN]),
+        "timings": {
+            "load_s": round(t1 - t0, 3),
+            "zero_shot_s": round(t2 - t1, 3),
+            "scoring_s": round(t3 - t2, 3),
+            "pairs_per_s": round(done * len(scorer.tasks) / max(t3 - t2, 1e-9), 2),
+        },
+        "files": files,
+    }
+    if top_percent is not None:
+        selected = select_top(scored, top_percent)
+        summary["selection"] = {
+            "top_percent": top_percent,
+            "rows_selected": len(selected),
+            "threshold": min(selected[SCORE_COLUMN]),
+            "files": save_dataset_files(selected, out, "selected"),
+        }
+    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return scored, summary

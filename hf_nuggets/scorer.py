@@ -1,0 +1,258 @@
+"""`GoldenScorer`: the `datasets.map` transform that adds golden scores to instruction data."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .data import load_default_task_set
+from .formatting import TEMPLATES, Example, examples_from_batch, examples_from_rows, resolve_columns
+from .prospector import Prospector, load_prospector
+from .scoring import ScoringEngine, SegmentEncoder, TruncationLimits, golden_from_scores
+from .selection import GAIN_COLUMN, SCORE_COLUMN
+
+logger = logging.getLogger(__name__)
+
+ONE_SHOT_COLUMN = "nuggets_one_shot"
+
+
+class GoldenScorer:
+    """Scores instruction examples by their golden score, as a batched `datasets.map` function.
+
+    For each candidate example the prospector reads it as a one-shot demonstration before every task of the
+    predefined task set. The golden score is the fraction of tasks whose answer log-likelihood rises above its
+    zero-shot value (strictly); `nuggets_gain` is the mean rise, which breaks ties in `select_top`.
+
+    The scorer loads the model and computes the zero-shot scores once, on the first batch, and never per batch. It
+    pickles as its settings (the model as its load recipe when it came from `load_prospector`), so `datasets`
+    fingerprints it cheaply and deterministically: a second identical `.map` is served from the cache, and
+    `num_proc` workers each load the model once.
+
+    Args:
+        prospector (`Prospector`, `str` or `None`, *optional*): A loaded `Prospector`, a model name or path for
+            `load_prospector`, or `None` for the embedded SmolLM2-135M-Instruct. Names load on first use.
+        task_set (`datasets.Dataset`, `list[dict]` or `None`, *optional*): The predefined tasks, with the same
+            column conventions as the data. `None` for the task set shipped with the package.
+        num_tasks (`int`, *optional*): Use only the first `num_tasks` tasks.
+        columns (`dict`, *optional*): Maps `instruction`, `input`, `output` (or `messages`) to the data's column
+            names. Chat data in a `messages` column (TRL conversational format) is detected automatically.
+        template (`str`, *optional*, defaults to `"alpaca"`): `"alpaca"` (the NUGGETS prompt) or `"chat"` (the
+            tokenizer's chat template).
+        limits (`TruncationLimits`, *optional*): Token limits for demonstration, task prompt and answer.
+        return_scores (`bool`, *optional*, defaults to `False`): Also add `nuggets_one_shot`, the per-task one-shot
+            scores (the zero-shot scores are `scorer.zero_shot_scores`).
+        max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
+        device (`str`, *optional*): Device for a prospector loaded by name.
+
+    Example:
+
+    ```python
+    >>> from datasets import Dataset
+    >>> from hf_nuggets import GoldenScorer, select_top
+    >>> ds = Dataset.from_list([{"instruction": "Name a primary colour.", "input": "", "output": "Red."}])
+    >>> scorer = GoldenScorer(prospector=tiny_prospector, task_set=[
+    ...     {"instruction": "Add 2 and 2.", "input": "", "output": "4"}])
+    >>> scored = ds.map(scorer, batched=True, batch_size=16)
+    >>> sorted(set(scored.column_names) - set(ds.column_names))
+    ['golden_score', 'nuggets_gain']
+    ```
+    """
+
+    def __init__(
+        self,
+        prospector: Prospector | str | os.PathLike | None = None,
+        task_set: Any = None,
+        *,
+        num_tasks: int | None = None,
+        columns: Mapping[str, str | None] | None = None,
+        template: str = "alpaca",
+        limits: TruncationLimits | None = None,
+        return_scores: bool = False,
+        max_batch_tokens: int = 4096,
+        device: str | None = None,
+    ):
+        if template not in TEMPLATES:
+            raise ValueError(f"`template` must be one of {TEMPLATES}, got {template!r}.")
+        if num_tasks is not None and (not isinstance(num_tasks, int) or num_tasks < 1):
+            raise ValueError(f"`num_tasks` must be a positive integer, got {num_tasks!r}.")
+        if not isinstance(max_batch_tokens, int) or max_batch_tokens < 1:
+            raise ValueError(f"`max_batch_tokens` must be a positive integer, got {max_batch_tokens!r}.")
+        if prospector is not None and not isinstance(prospector, (Prospector, str, os.PathLike)):
+            raise TypeError(
+                "`prospector` must be a `Prospector` (see `load_prospector`), a model name or path, or None; "
+                f"got {type(prospector).__name__}."
+            )
+        self.prospector = prospector
+        # The shipped default task set is read on first use, so importing `golden_score` reads no file.
+        self._tasks = None if task_set is None else _task_examples(task_set, num_tasks)
+        self._num_tasks = num_tasks
+        self.columns = dict(columns) if columns else None
+        self.template = template
+        self.limits = limits or TruncationLimits()
+        self.return_scores = return_scores
+        self.max_batch_tokens = max_batch_tokens
+        self.device = device
+        self._state: dict[str, Any] | None = None
+        self.stats = {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0}
+
+    @property
+    def tasks(self) -> list[Example]:
+        """The predefined task set, as examples."""
+        if self._tasks is None:
+            self._tasks = _task_examples(None, self._num_tasks)
+        return self._tasks
+
+    # -- pickling: settings only, never loaded models or computed caches ---------------------------------------
+    _SETTINGS = ("prospector", "tasks", "columns", "template", "limits", "return_scores", "max_batch_tokens", "device")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._SETTINGS}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self._tasks, self._num_tasks = state.pop("tasks"), None
+        self.__dict__.update(state)
+        self._state = None
+        self.stats = {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0}
+
+    def with_options(self, **options: Any) -> GoldenScorer:
+        """A new scorer with some settings changed, e.g. ``golden_score.with_options(task_set=tasks)``.
+
+        `model=` is accepted as another name for `prospector=`.
+        """
+        if "model" in options:
+            options["prospector"] = options.pop("model")
+        settings = self.__getstate__()
+        tasks = settings.pop("tasks")
+        unknown = set(options) - set(settings) - {"task_set", "num_tasks"}
+        if unknown:
+            raise TypeError(f"Unknown option(s) {sorted(unknown)}; accepted: {sorted(settings) + ['task_set']}.")
+        settings.update(options)
+        if "task_set" not in options:
+            settings["task_set"] = [
+                {"instruction": t.instruction, "input": t.input, "output": t.output} for t in tasks
+            ]
+        return GoldenScorer(**settings)
+
+    # -- lazy set-up -----------------------------------------------------------------------------------------------
+    @property
+    def loaded_prospector(self) -> Prospector:
+        """The prospector, loaded on first use."""
+        if not isinstance(self.prospector, Prospector):
+            name = None if self.prospector is None else str(self.prospector)
+            self.prospector = load_prospector(name, device=self.device)
+        return self.prospector
+
+    def _setup(self) -> dict[str, Any]:
+        if self._state is None:
+            prospector = self.loaded_prospector
+            encoder = SegmentEncoder(prospector.tokenizer, self.template, self.limits)
+            encoded, prompts_cut, answers_cut = [], 0, 0
+            for j, task in enumerate(self.tasks):
+                enc, p_cut, a_cut = encoder.encode_task(task, j)
+                encoded.append(enc)
+                prompts_cut += p_cut
+                answers_cut += a_cut
+            if prompts_cut or answers_cut:
+                logger.warning(
+                    "Task set: %d prompt(s) truncated to %d tokens and %d answer(s) to %d tokens.",
+                    prompts_cut,
+                    self.limits.max_prompt_tokens,
+                    answers_cut,
+                    self.limits.max_answer_tokens,
+                )
+            engine = ScoringEngine(prospector.model, encoded, max_batch_tokens=self.max_batch_tokens)
+            s_zero = engine.score([encoder.bos_id])
+            self._state = {"encoder": encoder, "engine": engine, "s_zero": s_zero}
+            self.stats.update(tasks_prompt_truncated=prompts_cut, tasks_answer_truncated=answers_cut)
+        return self._state
+
+    @property
+    def zero_shot_scores(self) -> np.ndarray:
+        """`s_zero`: the mean answer log-likelihood of each task without a demonstration (computed once)."""
+        return self._setup()["s_zero"]
+
+    # -- scoring ---------------------------------------------------------------------------------------------------
+    def score_examples(self, examples: Sequence[Example]) -> dict[str, np.ndarray]:
+        """Score examples directly.
+
+        Returns:
+            `dict`: `golden_score` `(n,)`, `nuggets_gain` `(n,)`, `one_shot` `(n, m)`, `demo_truncated` `(n,)`.
+        """
+        state = self._setup()
+        encoder, engine = state["encoder"], state["engine"]
+        one_shot = np.empty((len(examples), len(self.tasks)), dtype=np.float64)
+        truncated = np.zeros(len(examples), dtype=bool)
+        seen: dict[tuple[int, ...], int] = {}
+        for i, example in enumerate(examples):
+            ids, truncated[i] = encoder.encode_demo(example)
+            key = tuple(ids)
+            if key in seen:  # identical demonstrations are scored once
+                one_shot[i] = one_shot[seen[key]]
+                self.stats["duplicates_reused"] += 1
+            else:
+                one_shot[i] = engine.score(ids)
+                seen[key] = i
+        if truncated.any():
+            logger.warning(
+                "%d demonstration(s) truncated to %d tokens.", int(truncated.sum()), self.limits.max_demo_tokens
+            )
+        self.stats["candidates"] += len(examples)
+        self.stats["demos_truncated"] += int(truncated.sum())
+        golden, gain = golden_from_scores(one_shot, state["s_zero"])
+        return {"golden_score": golden, "nuggets_gain": gain, "one_shot": one_shot, "demo_truncated": truncated}
+
+    def __call__(self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None) -> dict[str, list]:
+        """Score a batch (`datasets.map(..., batched=True)`), returning the new columns only.
+
+        Args:
+            batch (`dict[str, list]`): A batch of rows; the input columns are left untouched.
+            indices (`list[int]`, *optional*): Row indices (pass `with_indices=True` to `map`), named in errors.
+
+        Returns:
+            `dict[str, list]`: `golden_score`, `nuggets_gain` and, with `return_scores`, `nuggets_one_shot`.
+        """
+        if not isinstance(batch, Mapping):
+            raise TypeError("GoldenScorer expects a batch (a dict of columns): call `.map(scorer, batched=True)`.")
+        mapping = resolve_columns(list(batch.keys()), self.columns)
+        examples = examples_from_batch(batch, mapping, indices)
+        if not examples:
+            out = {SCORE_COLUMN: [], GAIN_COLUMN: []}
+            return {**out, ONE_SHOT_COLUMN: []} if self.return_scores else out
+        result = self.score_examples(examples)
+        out = {SCORE_COLUMN: result["golden_score"].tolist(), GAIN_COLUMN: result["nuggets_gain"].tolist()}
+        if self.return_scores:
+            out[ONE_SHOT_COLUMN] = result["one_shot"].tolist()
+        return out
+
+    def __repr__(self) -> str:
+        prospector = self.prospector.name if isinstance(self.prospector, Prospector) else self.prospector
+        return (
+            f"GoldenScorer(prospector={prospector or 'embedded SmolLM2-135M-Instruct'!r}, tasks={len(self.tasks)}, "
+            f"template={self.template!r}, limits={self.limits})"
+        )
+
+
+def _task_examples(task_set: Any, num_tasks: int | None) -> list[Example]:
+    if task_set is None:
+        task_set = load_default_task_set()
+    elif isinstance(task_set, (str, os.PathLike)):
+        from .data import load_data
+
+        task_set = load_data(task_set)
+    tasks = examples_from_rows(task_set, what="task_set")
+    if num_tasks is not None:
+        tasks = tasks[:num_tasks]
+    for j, task in enumerate(tasks):
+        if not task.output:
+            raise ValueError(f"The answer (`output`) of task {j} in `task_set` is empty: every task needs an answer.")
+    return tasks
+
+
+#: Ready-made scorer for ``ds.map(golden_score, batched=True)``: the embedded prospector and the shipped task set,
+#: loaded on first call. Configure it with ``golden_score.with_options(task_set=..., model=...)``.
+golden_score = GoldenScorer()

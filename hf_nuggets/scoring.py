@@ -1,0 +1,243 @@
+"""The scoring engine: zero-shot and one-shot answer log-likelihoods with a cached demonstration prefix.
+
+Every sequence is ``[BOS] + demonstration + task prompt + answer`` (no demonstration for the zero-shot score), each
+segment tokenized on its own and the ids concatenated, so the prefix ``[BOS] + demonstration`` is run once per
+candidate and its key/value cache reused for every task. Only answer tokens are scored, and the vocabulary
+projection is applied at answer positions only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .formatting import Example, render_demonstration, render_prompt
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TruncationLimits:
+    """Explicit token limits per segment. Truncation is counted and reported, never silent.
+
+    A demonstration and an answer keep their first tokens; a task prompt keeps its last tokens, so the
+    ``Response:`` cue right before the answer survives.
+
+    Args:
+        max_demo_tokens (`int`, *optional*, defaults to `512`): Limit for a candidate's demonstration.
+        max_prompt_tokens (`int`, *optional*, defaults to `256`): Limit for a task's prompt.
+        max_answer_tokens (`int`, *optional*, defaults to `256`): Limit for a task's answer.
+    """
+
+    max_demo_tokens: int = 512
+    max_prompt_tokens: int = 256
+    max_answer_tokens: int = 256
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+
+
+@dataclass(frozen=True)
+class EncodedTask:
+    """A task's prompt and answer token ids."""
+
+    prompt_ids: tuple[int, ...]
+    answer_ids: tuple[int, ...]
+
+
+class SegmentEncoder:
+    """Tokenizes demonstrations and tasks segment by segment, applying the truncation limits.
+
+    Args:
+        tokenizer: A `transformers` tokenizer.
+        template (`str`, *optional*, defaults to `"alpaca"`): The prompt template, see `render_prompt`.
+        limits (`TruncationLimits`, *optional*): Segment limits.
+    """
+
+    def __init__(self, tokenizer: Any, template: str = "alpaca", limits: TruncationLimits | None = None):
+        self.tokenizer = tokenizer
+        self.template = template
+        self.limits = limits or TruncationLimits()
+        bos = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        if bos is None:
+            raise ValueError("The tokenizer defines neither a BOS nor an EOS token; one is needed to start sequences.")
+        self.bos_id = int(bos)
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def encode_demo(self, example: Example) -> tuple[list[int], bool]:
+        """Return ``[BOS] + demonstration`` ids and whether the demonstration was truncated."""
+        ids = self._ids(render_demonstration(example, self.template, self.tokenizer))
+        cut = len(ids) > self.limits.max_demo_tokens
+        return [self.bos_id, *ids[: self.limits.max_demo_tokens]], cut
+
+    def encode_task(self, example: Example, index: int | None = None) -> tuple[EncodedTask, bool, bool]:
+        """Return the encoded task and whether its prompt and its answer were truncated."""
+        prompt = self._ids(render_prompt(example, self.template, self.tokenizer))
+        answer = self._ids(example.output)
+        if not answer:
+            where = f"task {index}" if index is not None else "a task"
+            raise ValueError(f"The answer (`output`) of {where} is empty: every task needs an answer to score.")
+        prompt_cut = len(prompt) > self.limits.max_prompt_tokens
+        answer_cut = len(answer) > self.limits.max_answer_tokens
+        task = EncodedTask(
+            tuple(prompt[-self.limits.max_prompt_tokens :]), tuple(answer[: self.limits.max_answer_tokens])
+        )
+        return task, prompt_cut, answer_cut
+
+
+def plan_batches(tasks: list[EncodedTask], *, max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
+    """Group task indices into length buckets: sorted by length, each batch within a token budget.
+
+    Args:
+        tasks (`list[EncodedTask]`): The tasks.
+        max_batch_tokens (`int`): Budget of batch size times the longest sequence in the batch.
+        max_batch_size (`int`): Most tasks in one batch.
+
+    Returns:
+        `list[list[int]]`: Task indices per batch, longest first.
+    """
+    order = sorted(range(len(tasks)), key=lambda j: (-(len(tasks[j].prompt_ids) + len(tasks[j].answer_ids)), j))
+    batches: list[list[int]] = []
+    for j in order:
+        if batches:
+            first = batches[-1][0]
+            longest = len(tasks[first].prompt_ids) + len(tasks[first].answer_ids)
+            if len(batches[-1]) < max_batch_size and (len(batches[-1]) + 1) * longest <= max_batch_tokens:
+                batches[-1].append(j)
+                continue
+        batches.append([j])
+    return batches
+
+
+def _cache_class():
+    from transformers import DynamicCache
+
+    return DynamicCache
+
+
+class ScoringEngine:
+    """Mean answer log-likelihoods of a causal LM for a fixed list of tasks after any prefix.
+
+    Args:
+        model: A `transformers` causal LM (eval mode).
+        tasks (`list[EncodedTask]`): The encoded tasks.
+        max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
+        max_batch_size (`int`, *optional*, defaults to `64`): Tasks per forward pass.
+    """
+
+    def __init__(
+        self, model: Any, tasks: list[EncodedTask], *, max_batch_tokens: int = 4096, max_batch_size: int = 64
+    ):
+        if not tasks:
+            raise ValueError("`task_set` is empty: it needs at least one task.")
+        self.model = model
+        self.tasks = tasks
+        self.batches = plan_batches(tasks, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
+        self.decoder = model.get_decoder()
+        self.head = model.get_output_embeddings()
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self.softcap = getattr(config, "final_logit_softcapping", None)
+        self.pad_id = 0
+        self.device = next(model.parameters()).device
+        self._prepared = [self._prepare(batch) for batch in self.batches]
+
+    def _prepare(self, batch: list[int]) -> dict[str, torch.Tensor]:
+        """Pad a bucket once: ids, mask, and where the answer tokens and their predicting positions are."""
+        tasks = [self.tasks[j] for j in batch]
+        width = max(len(t.prompt_ids) + len(t.answer_ids) for t in tasks)
+        ids = torch.full((len(tasks), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(tasks), width), dtype=torch.long)
+        rows, cols, targets, owner = [], [], [], []
+        for b, task in enumerate(tasks):
+            seq = task.prompt_ids + task.answer_ids
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+            start = len(task.prompt_ids)
+            rows.extend([b] * len(task.answer_ids))
+            cols.extend(range(start - 1, start - 1 + len(task.answer_ids)))
+            targets.extend(task.answer_ids)
+            owner.extend([b] * len(task.answer_ids))
+        counts = torch.tensor([len(t.answer_ids) for t in tasks], dtype=torch.float32)
+        as_long = {"dtype": torch.long, "device": self.device}
+        return {
+            "ids": ids.to(self.device),
+            "mask": mask.to(self.device),
+            "rows": torch.tensor(rows, **as_long),
+            "cols": torch.tensor(cols, **as_long),
+            "targets": torch.tensor(targets, **as_long),
+            "owner": torch.tensor(owner, **as_long),
+            "counts": counts.to(self.device),
+        }
+
+    @torch.inference_mode()
+    def prefix_cache(self, prefix_ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Run the prefix once and return its key/value tensors per layer (batch size 1)."""
+        ids = torch.tensor([prefix_ids], dtype=torch.long, device=self.device)
+        out = self.decoder(input_ids=ids, use_cache=True)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+
+    @torch.inference_mode()
+    def score(self, prefix_ids: list[int]) -> np.ndarray:
+        """Mean log-likelihood of each task's answer after ``prefix_ids`` (which should start with BOS).
+
+        Args:
+            prefix_ids (`list[int]`): ``[BOS]`` for zero-shot scores, ``[BOS] + demonstration`` for one-shot.
+
+        Returns:
+            `np.ndarray`: float64 array of shape `(m,)`, in task order.
+        """
+        kv = self.prefix_cache(prefix_ids)
+        past = len(prefix_ids)
+        out = np.empty(len(self.tasks), dtype=np.float64)
+        cache_cls = _cache_class()
+        for batch, prep in zip(self.batches, self._prepared, strict=False):
+            size, width = prep["ids"].shape
+            cache = cache_cls(ddp_cache_data=[(k.expand(size, -1, -1, -1), v.expand(size, -1, -1, -1)) for k, v in kv])
+            mask = torch.cat([prep["mask"].new_ones(size, past), prep["mask"]], dim=1)
+            positions = torch.arange(past, past + width, device=self.device).expand(size, -1)
+            hidden = self.decoder(
+                input_ids=prep["ids"],
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            logits = self.head(hidden[prep["rows"], prep["cols"]]).float()
+            if self.softcap:
+                logits = torch.tanh(logits / self.softcap) * self.softcap
+            token_lp = logits.log_softmax(-1).gather(1, prep["targets"][:, None])[:, 0]
+            sums = torch.zeros(size, dtype=torch.float32, device=self.device).index_add_(0, prep["owner"], token_lp)
+            out[batch] = (sums / prep["counts"]).double().cpu().numpy()
+        return out
+
+
+def golden_indicators(s_one: np.ndarray, s_zero: np.ndarray) -> np.ndarray:
+    """Per-task gains as booleans: ``s_one > s_zero`` (strict: a tie is no gain)."""
+    return np.asarray(s_one) > np.asarray(s_zero)
+
+
+def golden_from_scores(s_one: np.ndarray, s_zero: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Golden scores and mean gains from one-shot scores `(n, m)` and zero-shot scores `(m,)`.
+
+    Returns:
+        `tuple[np.ndarray, np.ndarray]`: ``GS = mean_j [s_one > s_zero]`` and ``gain = mean_j (s_one - s_zero)``.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> golden_from_scores(np.array([[-1.0, -2.0], [-3.0, -2.0]]), np.array([-2.0, -2.0]))
+    (array([0.5, 0. ]), array([ 0.5, -0.5]))
+    ```
+    """
+    s_one = np.atleast_2d(np.asarray(s_one, dtype=np.float64))
+    s_zero = np.asarray(s_zero, dtype=np.float64)
+    return golden_indicators(s_one, s_zero[None, :]).mean(axis=1), (s_one - s_zero[None, :]).mean(axis=1)

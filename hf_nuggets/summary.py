@@ -1,0 +1,125 @@
+"""Run summaries: counts, score quantiles, a terminal histogram, and the best and worst examples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .selection import rank_order
+
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+
+
+def score_quantiles(scores: Sequence[float]) -> dict[str, float]:
+    """Quantiles of the golden scores, keyed `q0`, `q10`, ... `q100`, plus `mean`.
+
+    Example:
+
+    ```python
+    >>> score_quantiles([0.0, 0.5, 1.0])["q50"]
+    0.5
+    ```
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    if values.size == 0:
+        return {}
+    out = {f"q{round(q * 100)}": float(np.quantile(values, q)) for q in QUANTILES}
+    out["mean"] = float(values.mean())
+    return out
+
+
+def histogram(scores: Sequence[float], *, bins: int = 10, width: int = 40) -> list[tuple[float, float, int]]:
+    """Counts of golden scores in `bins` equal bins over [0, 1] (the last bin includes 1)."""
+    counts, edges = np.histogram(np.asarray(scores, dtype=np.float64), bins=bins, range=(0.0, 1.0))
+    return [(float(edges[i]), float(edges[i + 1]), int(counts[i])) for i in range(bins)]
+
+
+def text_histogram(scores: Sequence[float], *, bins: int = 10, width: int = 40) -> str:
+    """A terminal histogram of golden scores, one bar per bin.
+
+    Example:
+
+    ```python
+    >>> print(text_histogram([0.1, 0.15, 0.9], bins=2, width=4))
+    [0.0, 0.5)  ████ 2
+    [0.5, 1.0]  ██ 1
+    ```
+    """
+    rows = histogram(scores, bins=bins)
+    top = max((count for _, _, count in rows), default=0) or 1
+    lines = []
+    for i, (lo, hi, count) in enumerate(rows):
+        bar = "█" * round(width * count / top)
+        close = "]" if i == len(rows) - 1 else ")"
+        lines.append(f"[{lo:.1f}, {hi:.1f}{close}  {bar} {count}")
+    return "\n".join(lines)
+
+
+def _snippet(text: Any, width: int) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def best_and_worst(rows: dict[str, list], *, k: int = 5, text_columns: Sequence[str] = ("instruction", "output")):
+    """The `k` best and `k` worst rows of a scored column dict, as lists of dicts with rank and text."""
+    scores = rows["golden_score"]
+    gains = rows.get("nuggets_gain") or [0.0] * len(scores)
+    order = rank_order(scores, gains)
+    names = [c for c in text_columns if c in rows]
+
+    def pick(indices):
+        return [
+            {"row": int(i), "golden_score": scores[i], "nuggets_gain": gains[i], **{c: rows[c][i] for c in names}}
+            for i in indices
+        ]
+
+    return pick(order[:k]), pick(order[::-1][:k])
+
+
+def format_summary(summary: dict[str, Any], rows: dict[str, list], *, k: int = 5, width: int = 70) -> str:
+    """Human-readable report of a run: counts, histogram, and the best and worst examples."""
+    lines = [
+        f"Scored {summary['rows_scored']} of {summary['rows_total']} rows against {summary['num_tasks']} tasks "
+        f"with {summary['model']} in {summary['timings']['scoring_s']:.1f} s.",
+    ]
+    if summary.get("stopped_early"):
+        lines.append(f"Stopped at the time budget ({summary['max_seconds']} s); the other rows were not scored.")
+    quant = summary.get("quantiles", {})
+    if quant:
+        lines.append("Golden score: mean {mean:.3f}, median {q50:.3f}, 10% {q10:.3f}, 90% {q90:.3f}".format(**quant))
+        lines += ["", "Golden-score histogram:", text_histogram(rows["golden_score"])]
+        best, worst = best_and_worst(rows, k=k)
+        column = "instruction" if "instruction" in rows else None
+        for title, group in (("Best", best), ("Worst", worst)):
+            lines += ["", f"{title} {len(group)}:"]
+            for item in group:
+                text = _snippet(item.get(column, ""), width) if column else ""
+                answer = _snippet(item.get("output", ""), width // 2) if "output" in item else ""
+                lines.append(
+                    f"  row {item['row']:>4}  GS {item['golden_score']:.3f}  gain {item['nuggets_gain']:+.3f}  "
+                    f"{text}" + (f"  -> {answer}" if answer or "output" in item else "")
+                )
+    truncation = summary.get("truncation", {})
+    if any(truncation.values()):
+        lines += ["", "Truncated: " + ", ".join(f"{k} {v}" for k, v in truncation.items())]
+    return "\n".join(lines)
+
+
+def flaw_report(scored) -> str:
+    """For data with a `flaw` column (the shipped sample): where the deliberately bad rows rank."""
+    order = rank_order(scored["golden_score"], scored["nuggets_gain"])
+    rank = {int(i): r for r, i in enumerate(order)}
+    flaws = scored["flaw"]
+    bad = [i for i, f in enumerate(flaws) if f]
+    if not bad:
+        return "No rows marked as flawed among those scored."
+    half = len(order) / 2
+    in_bottom = sum(rank[i] >= half for i in bad)
+    good = [s for s, f in zip(scored["golden_score"], flaws, strict=False) if not f]
+    bad_scores = [scored["golden_score"][i] for i in bad]
+    return (
+        f"Rows marked as flawed: {len(bad)}; {in_bottom} of them rank in the bottom half. Mean golden score "
+        f"{sum(bad_scores) / len(bad_scores):.3f} (flawed) vs {sum(good) / max(len(good), 1):.3f} (others)."
+    )

@@ -1,0 +1,98 @@
+"""Shared fixtures: a tiny random Llama with a small byte-level BPE tokenizer, saved to disk once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+TINY_CORPUS = [
+    "Instruction:\nName a primary colour.\nResponse:\nRed is a primary colour.",
+    "Instruction:\nAdd 2 and 3.\nInput:\nUse integers.\nResponse:\n2 + 3 = 5.",
+    "The quick brown fox jumps over the lazy dog. Water boils at 100 degrees Celsius.",
+    "Translate into French: where is the station? Où est la gare ?",
+    "def square(x):\n    return x * x",
+]
+
+
+def build_tiny_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(TINY_CORPUS * 20, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+def build_tiny_model(vocab_size: int, seed: int = 0):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        tie_word_embeddings=True,
+    )
+    model = LlamaForCausalLM(config)
+    # Random weights give near-uniform predictions; a larger init makes gains and losses clearly non-zero.
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.mul_(8.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A folder holding a tiny random Llama and its tokenizer, saved with `save_pretrained`."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = build_tiny_tokenizer()
+    model = build_tiny_model(len(tokenizer))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_prospector(tiny_model_dir):
+    """The tiny model loaded with `load_prospector` on CPU."""
+    from hf_nuggets import load_prospector
+
+    return load_prospector(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture
+def tasks():
+    """A small task set with and without inputs."""
+    return [
+        {"instruction": "Add 2 and 2.", "input": "", "output": "4"},
+        {"instruction": "Name a colour.", "input": "", "output": "Red is a colour."},
+        {"instruction": "Translate into French.", "input": "Where is the station?", "output": "Où est la gare ?"},
+        {"instruction": "Write a function.", "input": "It squares x.", "output": "def square(x):\n    return x * x"},
+        {"instruction": "What boils at 100 degrees?", "input": "", "output": "Water boils at 100 degrees Celsius."},
+    ]
+
+
+@pytest.fixture
+def candidates():
+    """Candidates with and without inputs, one with an empty answer and one duplicate."""
+    return [
+        {"instruction": "Name a primary colour.", "input": "", "output": "Red is a primary colour."},
+        {"instruction": "Add 2 and 3.", "input": "Use integers.", "output": "2 + 3 = 5."},
+        {"instruction": "Describe a fox.", "input": "", "output": "The quick brown fox jumps over the lazy dog."},
+        {"instruction": "Say nothing.", "input": "", "output": ""},
+        {"instruction": "Name a primary colour.", "input": "", "output": "Red is a primary colour."},
+        {"instruction": "  Translate into French.  ", "input": " Hello ", "output": " Bonjour "},
+    ]
