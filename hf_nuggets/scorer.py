@@ -97,6 +97,7 @@ class GoldenScorer:
         self.max_batch_tokens = max_batch_tokens
         self.device = device
         self._state: dict[str, Any] | None = None
+        self._loaded: Prospector | None = None
         self.stats = {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0}
 
     @property
@@ -116,7 +117,7 @@ class GoldenScorer:
         state = dict(state)
         self._tasks, self._num_tasks = state.pop("tasks"), None
         self.__dict__.update(state)
-        self._state = None
+        self._state, self._loaded = None, None
         self.stats = {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0}
 
     def with_options(self, **options: Any) -> GoldenScorer:
@@ -142,10 +143,12 @@ class GoldenScorer:
     @property
     def loaded_prospector(self) -> Prospector:
         """The prospector, loaded on first use."""
-        if not isinstance(self.prospector, Prospector):
+        if isinstance(self.prospector, Prospector):
+            return self.prospector
+        if self._loaded is None:
             name = None if self.prospector is None else str(self.prospector)
-            self.prospector = load_prospector(name, device=self.device)
-        return self.prospector
+            self._loaded = load_prospector(name, device=self.device)
+        return self._loaded
 
     def _setup(self) -> dict[str, Any]:
         if self._state is None:
