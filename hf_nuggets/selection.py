@@ -66,10 +66,9 @@ def select_top(
     ```python
     >>> from datasets import Dataset
     >>> ds = Dataset.from_dict({"golden_score": [0.2, 0.9, 0.5, 0.9], "nuggets_gain": [0.0, 0.1, 0.0, 0.3]})
-    >>> select_top(ds, percent=50)["golden_score"]
-    [0.9, 0.9]
-    >>> select_top(ds, percent=50)["nuggets_gain"]
-    [0.3, 0.1]
+    >>> best = select_top(ds, percent=50)
+    >>> list(best["golden_score"]), list(best["nuggets_gain"])
+    ([0.9, 0.9], [0.3, 0.1])
     ```
     """
     percent = check_percent(percent)
