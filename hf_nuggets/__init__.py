@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .data import load_data, load_default_task_set, load_sample_dataset
 from .formatting import Example
 from .prospector import Prospector, load_prospector
+from .refine import refine_task_set
 from .scorer import GoldenScorer, golden_score
 from .scoring import TruncationLimits
 from .selection import select_top
@@ -25,5 +26,6 @@ __all__ = [
     "load_default_task_set",
     "load_prospector",
     "load_sample_dataset",
+    "refine_task_set",
     "select_top",
 ]

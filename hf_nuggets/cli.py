@@ -13,6 +13,7 @@ USAGE = """usage: hf-nuggets <command> [options]
 commands:
   score DATA [--tasks TASKS] [--out DIR] [--model M] [--top 5] ...   score a dataset by golden score
   demo [--out DIR] [--max_seconds S]                                  score the shipped sample with the defaults
+  refine DATA [--size 100] [--out tasks.jsonl] [--selector kcenter]    build a refined task set
 
 Run `hf-nuggets <command> --help` for the options of a command."""
 
@@ -72,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
+    if command == "refine":
+        return refine_main(rest)
     if command not in ("score", "demo"):
         print(f"hf-nuggets: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
@@ -103,6 +106,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as err:
         print(f"hf-nuggets {command}: error: {err}", file=sys.stderr)
         return 1
+    return 0
+
+
+def refine_main(argv: Sequence[str]) -> int:
+    """`hf-nuggets refine DATA ...`: write a refined task set."""
+    from transformers import HfArgumentParser
+
+    from .config import RefineConfig
+
+    parser = HfArgumentParser(RefineConfig, prog="hf-nuggets refine")
+    parser.add_argument("data", help="JSON/JSONL/CSV/parquet file, saved dataset folder, or Hub dataset id.")
+    try:
+        config, extra = parser.parse_args_into_dataclasses(args=list(argv))
+    except ValueError as err:
+        parser.error(str(err))
+    from .data import load_data
+    from .refine import refine_task_set
+
+    try:
+        tasks = refine_task_set(
+            load_data(extra.data, split=config.split),
+            size=config.size,
+            top_quality=config.top_quality,
+            pool=config.pool,
+            quality=config.quality,
+            selector=config.selector,
+            dedup=config.dedup,
+            dedup_threshold=config.dedup_threshold,
+            embedder=config.embedder,
+            seed=config.seed,
+        )
+    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError, OSError) as err:
+        print(f"hf-nuggets refine: error: {err}", file=sys.stderr)
+        return 1
+    if config.out.endswith(".parquet"):
+        tasks.to_parquet(config.out)
+    else:
+        tasks.to_json(config.out, lines=True, force_ascii=False)
+    print(f"Wrote {len(tasks)} tasks to {config.out} ({tasks.info.description})")
     return 0
 
 

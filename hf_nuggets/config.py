@@ -86,3 +86,26 @@ class ScoreConfig:
                 )
             mapping[key.strip()] = name.strip() or None
         return mapping
+
+
+@dataclass
+class RefineConfig:
+    """Settings of `hf-nuggets refine` (see `refine_task_set`)."""
+
+    out: str = field(default="tasks.jsonl", metadata={"help": "Where to write the task set (.jsonl or .parquet)."})
+    size: int = field(default=100, metadata={"help": "Number of tasks."})
+    top_quality: int = field(default=20, metadata={"help": "Best-quality rows that enter directly."})
+    pool: int = field(default=10_000, metadata={"help": "Best-quality rows the diversity selection draws from."})
+    quality: str = field(
+        default="judge", metadata={"help": "'judge' (embedded prospector), a score column, or a reward model id."}
+    )
+    selector: str = field(default="kcenter", metadata={"help": "kcenter (the paper) or affinity."})
+    dedup: bool = field(default=True, metadata={"help": "Remove near-duplicates (MinHash LSH) before selecting."})
+    dedup_threshold: float = field(default=0.7, metadata={"help": "Jaccard similarity counted as a duplicate."})
+    embedder: str | None = field(default=None, metadata={"help": "Sentence encoder (default: all-MiniLM-L6-v2)."})
+    split: str = field(default="train", metadata={"help": "Split of a Hub dataset or DatasetDict."})
+    seed: int = field(default=0, metadata={"help": "Seed for hashing and affinity propagation."})
+
+    def __post_init__(self):
+        if not self.out.endswith((".jsonl", ".parquet")):
+            raise ValueError(f"`out` must end with .jsonl or .parquet, got {self.out!r}.")
