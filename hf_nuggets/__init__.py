@@ -2,8 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .cards import build_dataset_card
 from .data import load_data, load_default_task_set, load_sample_dataset
 from .formatting import Example
+from .hub import export_repo_folder, push_scored_dataset
 from .prospector import Prospector, load_prospector
 from .refine import refine_task_set
 from .scorer import GoldenScorer, golden_score
@@ -21,11 +23,14 @@ __all__ = [
     "Prospector",
     "TruncationLimits",
     "__version__",
+    "build_dataset_card",
+    "export_repo_folder",
     "golden_score",
     "load_data",
     "load_default_task_set",
     "load_prospector",
     "load_sample_dataset",
+    "push_scored_dataset",
     "refine_task_set",
     "select_top",
 ]

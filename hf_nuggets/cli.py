@@ -14,6 +14,8 @@ commands:
   score DATA [--tasks TASKS] [--out DIR] [--model M] [--top 5] ...   score a dataset by golden score
   demo [--out DIR] [--max_seconds S]                                  score the shipped sample with the defaults
   refine DATA [--size 100] [--out tasks.jsonl] [--selector kcenter]    build a refined task set
+  card DIR [--out OUT]                                                write the dataset card of a scored folder
+  push DIR REPO_ID [--top 5] [--private]                              publish a scored folder to the Hub
 
 Run `hf-nuggets <command> --help` for the options of a command."""
 
@@ -75,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "refine":
         return refine_main(rest)
+    if command in ("card", "push"):
+        from .hub_cli import card_main, push_main
+
+        return card_main(rest) if command == "card" else push_main(rest)
     if command not in ("score", "demo"):
         print(f"hf-nuggets: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
         return 2
