@@ -12,6 +12,18 @@ from .scorer import GoldenScorer, golden_score
 from .scoring import TruncationLimits
 from .selection import select_top
 
+# Importing these pulls in `transformers.Trainer` (seconds), so they load on first access.
+_LAZY = {"GoldenFilterCallback": "callback", "filter_for_training": "callback"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 try:
     __version__ = version("hf-nuggets")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -19,12 +31,14 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Example",
+    "GoldenFilterCallback",
     "GoldenScorer",
     "Prospector",
     "TruncationLimits",
     "__version__",
     "build_dataset_card",
     "export_repo_folder",
+    "filter_for_training",
     "golden_score",
     "load_data",
     "load_default_task_set",
