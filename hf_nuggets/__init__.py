@@ -11,6 +11,7 @@ from .refine import refine_task_set
 from .scorer import GoldenScorer, golden_score
 from .scoring import TruncationLimits
 from .selection import select_top
+from .winrate import alpaca_eval_winrate, compute_winrate, winrate_metric_path
 
 # Importing these pulls in `transformers.Trainer` (seconds), so they load on first access.
 _LAZY = {"GoldenFilterCallback": "callback", "filter_for_training": "callback"}
@@ -36,7 +37,9 @@ __all__ = [
     "Prospector",
     "TruncationLimits",
     "__version__",
+    "alpaca_eval_winrate",
     "build_dataset_card",
+    "compute_winrate",
     "export_repo_folder",
     "filter_for_training",
     "golden_score",
@@ -47,4 +50,5 @@ __all__ = [
     "push_scored_dataset",
     "refine_task_set",
     "select_top",
+    "winrate_metric_path",
 ]

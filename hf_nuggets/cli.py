@@ -16,6 +16,7 @@ commands:
   refine DATA [--size 100] [--out tasks.jsonl] [--selector kcenter]    build a refined task set
   card DIR [--out OUT]                                                write the dataset card of a scored folder
   push DIR REPO_ID [--top 5] [--private]                              publish a scored folder to the Hub
+  eval --model M --baseline FILE [--judge local|openai] [--out DIR]   AlpacaEval win rate against a baseline
 
 Run `hf-nuggets <command> --help` for the options of a command."""
 
@@ -77,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command == "refine":
         return refine_main(rest)
+    if command == "eval":
+        from .eval_cli import eval_main
+
+        return eval_main(rest)
     if command in ("card", "push"):
         from .hub_cli import card_main, push_main
 

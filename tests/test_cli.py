@@ -128,3 +128,8 @@ def test_unwritable_output_folder_is_refused(tiny_prospector, candidates, tasks,
     assert scorer.stats["candidates"] == 0
     with pytest.raises(ValueError, match="The dataset is empty"):
         prospect(Dataset.from_list(candidates).select([]), scorer, tmp_path, progress=False)
+
+
+def test_eval_command_is_dispatched(capsys):
+    assert main(["eval", "--help"]) == 0
+    assert "--baseline" in capsys.readouterr().out

@@ -1,0 +1,348 @@
+"""The judges: verdict cache, local causal-LM judge, and the OpenAI-compatible judge against a local HTTP endpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hf_nuggets.judges import JudgeRequestError, LocalJudge, OpenAIJudge, VerdictCache, parse_chat_verdict
+from hf_nuggets.winrate import alpaca_eval_winrate
+
+SECRET = "sk-test-7f3a9c1e5b2d4f60"
+WRONG = "WRONG"
+PAIRS = {
+    "instructions": ["What is the capital of France?", "What is 2 + 2?", "Name a yellow fruit.", "Say hello."],
+    "predictions": ["Paris.", "4", "A banana.", "Hello!"],
+    "references": [f"{WRONG} Berlin.", f"{WRONG} 7", f"{WRONG} A carburetor.", "Hello!"],
+}
+
+
+# ------------------------------------------------------------------------------------------------ the endpoint
+class Endpoint:
+    """A chat-completions server on 127.0.0.1 whose judge prefers the answer without "WRONG" in it.
+
+    `script` lists, per request in order, what to answer: `"ok"`, `"text"` (no logprobs), `"garbage"`, or an HTTP
+    status; after the script, `default`.
+    """
+
+    LOGPROB_BEST, LOGPROB_OTHER = -0.1, -2.4
+
+    def __init__(self, default="ok", script=()):
+        self.default, self.script, self.requests = default, list(script), []
+        self.lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with endpoint.lock:
+                    endpoint.requests.append({"body": body, "auth": self.headers.get("Authorization")})
+                    action = endpoint.script.pop(0) if endpoint.script else endpoint.default
+                if self.headers.get("Authorization") != f"Bearer {SECRET}":
+                    return self.reply(401, {"error": {"message": "invalid api key"}})
+                if isinstance(action, int):
+                    return self.reply(action, {"error": {"message": f"status {action}"}}, {"Retry-After": "0"})
+                if action == "garbage":
+                    return self.reply(200, b"<html>upstream exploded</html>")
+                user = body["messages"][-1]["content"]
+                first = user.split("## Answer m")[1].split("## Answer M")[0]
+                best = "M" if WRONG in first else "m"
+                other = "m" if best == "M" else "M"
+                choice = {"index": 0, "message": {"role": "assistant", "content": best}, "finish_reason": "length"}
+                if action == "ok" and body.get("logprobs"):
+                    best_lp, other_lp = endpoint.LOGPROB_BEST, endpoint.LOGPROB_OTHER
+                    top = [{"token": best, "logprob": best_lp}, {"token": other, "logprob": other_lp}]
+                    choice["logprobs"] = {"content": [{"token": best, "logprob": best_lp, "top_logprobs": top}]}
+                return self.reply(200, {"id": "x", "object": "chat.completion", "choices": [choice]})
+
+            def reply(self, status, payload, headers=None):
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def p_good(self) -> float:
+        """The probability that the good answer wins, from the logprobs the endpoint sends."""
+        return 1 / (1 + math.exp(self.LOGPROB_OTHER - self.LOGPROB_BEST))
+
+
+@pytest.fixture
+def endpoint():
+    server = Endpoint()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def key(monkeypatch):
+    monkeypatch.setenv("HF_NUGGETS_TEST_KEY", SECRET)
+    return "HF_NUGGETS_TEST_KEY"
+
+
+def _openai(endpoint, key, tmp_path, **kwargs):
+    settings = {
+        "base_url": endpoint.url,
+        "api_key_env": key,
+        "cache_dir": tmp_path / "cache",
+        "progress": False,
+        "backoff": 0.01,
+        "max_retries": 3,
+        "num_workers": 2,
+    }
+    return OpenAIJudge(**{**settings, **kwargs})
+
+
+# ------------------------------------------------------------------------------------------------------ cache
+def test_cache_writes_atomically_and_merges(tmp_path):
+    """Two caches on one file merge their verdicts; the file is whole JSON and no temporary file is left."""
+    first, second = VerdictCache(tmp_path / "v.json"), VerdictCache(tmp_path / "v.json")
+    first.put("a", {"p": 0.25})
+    second.put("b", {"p": 0.75})
+    first.flush()
+    second.flush()
+    assert json.loads((tmp_path / "v.json").read_text()) == {"a": {"p": 0.25}, "b": {"p": 0.75}}
+    assert [p.name for p in tmp_path.iterdir()] == ["v.json"]
+
+
+def test_cache_ignores_an_unreadable_file(tmp_path, caplog):
+    """A corrupt cache file is reported and ignored, not fatal."""
+    (tmp_path / "v.json").write_text("{not json")
+    assert len(VerdictCache(tmp_path / "v.json")) == 0 and "unreadable verdict cache" in caplog.text
+
+
+# ------------------------------------------------------------------------------------------------------ local
+def test_local_judge_swapping_sides_mirrors_the_preference(tiny_prospector, tmp_path):
+    """With both orders, judging (a, b) and (b, a) gives preferences that sum to 3: no position bias is left."""
+    judge = LocalJudge(tiny_prospector, cache_dir=tmp_path, progress=False)
+    forward = judge(PAIRS["instructions"][:3], PAIRS["predictions"][:3], PAIRS["references"][:3])
+    backward = judge(PAIRS["instructions"][:3], PAIRS["references"][:3], PAIRS["predictions"][:3])
+    assert all(1 <= p <= 2 for p in forward.preferences)
+    assert [a + b for a, b in zip(forward.preferences, backward.preferences, strict=True)] == pytest.approx([3] * 3)
+
+
+def test_local_judge_does_not_depend_on_the_batch(tiny_prospector):
+    """Left padding with explicit positions: a verdict is the same alone or in a batch."""
+    batched = LocalJudge(tiny_prospector, batch_size=4, use_cache=False, progress=False)
+    single = LocalJudge(tiny_prospector, batch_size=1, use_cache=False, progress=False)
+    args = (PAIRS["instructions"][:3], PAIRS["predictions"][:3], PAIRS["references"][:3])
+    assert batched(*args).preferences == pytest.approx(single(*args).preferences, abs=1e-5)
+
+
+def test_local_judge_identical_outputs_are_draws_without_a_call(tiny_prospector):
+    """Identical outputs get 1.5 without running the model, as in AlpacaEval."""
+    judge = LocalJudge(tiny_prospector, use_cache=False, progress=False)
+    assert judge(["Say hi."], ["Hi!"], ["Hi!"]).preferences == [1.5] and judge.n_model_calls == 0
+
+
+def test_local_judge_rerun_reads_the_cache(tiny_prospector, tmp_path):
+    """A second run with the same settings reads every verdict from the disk cache and runs nothing."""
+    args = (PAIRS["instructions"], PAIRS["predictions"], PAIRS["references"])
+    first = LocalJudge(tiny_prospector, cache_dir=tmp_path, progress=False)
+    expected = first(*args).preferences
+    again = LocalJudge(tiny_prospector, cache_dir=tmp_path, progress=False)
+    assert again(*args).preferences == expected and first.n_model_calls == 6 and again.n_model_calls == 0
+
+
+def test_local_judge_truncates_long_outputs(tiny_prospector, caplog):
+    """Outputs longer than `max_output_tokens` are cut, counted and logged."""
+    judge = LocalJudge(tiny_prospector, max_output_tokens=4, use_cache=False, progress=False)
+    judge(["Say hi."], ["Hello there, how are you doing today?"], ["Hi"])
+    assert judge.n_truncated == 2 and "cut 2 output(s) to 4 tokens" in caplog.text
+
+
+def test_local_judge_rejects_multi_token_verdicts(tiny_prospector):
+    """A verdict identifier that is not one token is an error naming it."""
+    judge = LocalJudge(tiny_prospector, verdict_tokens=("First", "Second"), use_cache=False, progress=False)
+    with pytest.raises(ValueError, match="`verdict_tokens` must each be one token.*'First' is not"):
+        judge(["Say hi."], ["Hi"], ["Hello"])
+
+
+def test_local_judge_rejects_unknown_orders(tiny_prospector):
+    """An unknown `orders` is an error listing the choices."""
+    with pytest.raises(ValueError, match=r"`orders` must be one of \('both', 'random', 'fixed'\), got 'twice'"):
+        LocalJudge(tiny_prospector, orders="twice")
+
+
+@pytest.mark.slow
+def test_local_judge_end_to_end_with_the_embedded_model(tmp_path):
+    """The embedded SmolLM2 judges plainly wrong answers in both orders; position bias cancels; the cache serves."""
+    from hf_nuggets import load_prospector
+
+    prospector = load_prospector(device="cpu")
+    judge = LocalJudge(prospector, cache_dir=tmp_path, progress=False)
+    args = (PAIRS["instructions"], PAIRS["predictions"], PAIRS["references"])
+    result = judge(*args)
+    assert judge.n_model_calls == 6 and result.preferences[3] == 1.5  # 3 pairs x 2 orders; identical pair: draw
+    for detail, preference in zip(result.details[:3], result.preferences[:3], strict=True):
+        # both orders ran, and the preference is their mean: whatever bias one order has, the other mirrors it
+        assert set(detail) == {"model_second", "model_first"}
+        assert detail["model_first"] - detail["model_second"] > 0.5  # SmolLM2 favours answer A whatever it says
+        assert preference == pytest.approx(1 + (detail["model_second"] + detail["model_first"]) / 2)
+    swapped = judge(PAIRS["instructions"], PAIRS["references"], PAIRS["predictions"])
+    assert judge.n_model_calls == 6  # the same prompts, served by the cache
+    assert [a + b for a, b in zip(result.preferences, swapped.preferences, strict=True)] == pytest.approx([3] * 4)
+    rerun = LocalJudge(load_prospector(device="cpu"), cache_dir=tmp_path, progress=False)
+    assert rerun(*args).preferences == result.preferences and rerun.n_model_calls == 0
+
+
+# ----------------------------------------------------------------------------------------------------- openai
+def test_parse_reads_logprobs_and_text():
+    """Logprobs give a weighted verdict; without them the text gives 0 or 1; garbage is a counted skip."""
+    top = [{"token": "m", "logprob": -0.5}, {"token": "x", "logprob": -1}]
+    with_logprobs = {"choices": [{"message": {"content": "m"}, "logprobs": {"content": [{"top_logprobs": top}]}}]}
+    assert parse_chat_verdict(json.dumps(with_logprobs))[0] == 0.0  # only `m` among the top logprobs
+    assert parse_chat_verdict(json.dumps({"choices": [{"message": {"content": "M"}}]}))[:2] == (1.0, None)
+    assert parse_chat_verdict(json.dumps({"choices": [{"message": {"content": "Both"}}]}))[1] == "unparseable verdict"
+    assert parse_chat_verdict(b'{"choices": []}')[1] == "malformed response"
+
+
+def test_openai_judge_reads_logprob_weighted_preferences(endpoint, key, tmp_path):
+    """The preference is the logprob-weighted probability that the model wins, whichever side it was shown on."""
+    judge = _openai(endpoint, key, tmp_path, orders="both")
+    result = judge(PAIRS["instructions"], PAIRS["predictions"], PAIRS["references"])
+    assert result.preferences == pytest.approx([1 + endpoint.p_good] * 3 + [1.5], abs=1e-12)
+    assert len(endpoint.requests) == 6 and all(r["body"]["logprobs"] for r in endpoint.requests)
+    assert endpoint.requests[0]["body"]["max_tokens"] == 1 and endpoint.requests[0]["body"]["model"] == "gpt-4o-mini"
+
+
+def test_openai_judge_retries_429_and_5xx(key, tmp_path):
+    """429 and 503 answers are retried with backoff until the verdict comes."""
+    endpoint = Endpoint(script=[429, 503, 429])
+    try:
+        judge = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        assert judge(["Say hello."], ["Hello!"], [f"{WRONG} Bye."]).preferences == pytest.approx([1 + endpoint.p_good])
+        assert len(endpoint.requests) == 4 and judge.n_requests == 4
+    finally:
+        endpoint.close()
+
+
+def test_openai_judge_gives_up_after_retries(key, tmp_path):
+    """An endpoint that keeps failing is a clear error after `max_retries`."""
+    endpoint = Endpoint(default=500)
+    try:
+        judge = _openai(endpoint, key, tmp_path, max_retries=2, orders="fixed")
+        with pytest.raises(JudgeRequestError, match=r"kept failing after 2 retries; last: HTTP 500"):
+            judge(["Say hello."], ["Hello!"], ["Bye."])
+        assert len(endpoint.requests) == 3
+    finally:
+        endpoint.close()
+
+
+def test_openai_judge_reads_text_without_logprobs(key, tmp_path):
+    """An endpoint that returns no logprobs gives 0/1 verdicts from the text."""
+    endpoint = Endpoint(default="text")
+    try:
+        judge = _openai(endpoint, key, tmp_path, orders="both")
+        assert judge(PAIRS["instructions"][:2], PAIRS["predictions"][:2], PAIRS["references"][:2]).preferences == [
+            2,
+            2,
+        ]
+    finally:
+        endpoint.close()
+
+
+def test_openai_garbage_is_a_counted_skip_not_cached(key, tmp_path, caplog):
+    """Answers that are not chat completions skip their pairs, counted in the metric, and are not cached."""
+    endpoint = Endpoint(script=["garbage"], default="ok")
+    try:
+        judge = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        out = alpaca_eval_winrate(
+            PAIRS["predictions"][:3],
+            PAIRS["references"][:3],
+            PAIRS["instructions"][:3],
+            judge=judge,
+            length_controlled=False,
+        )
+        assert (out["n_skipped"], out["n_total"]) == (1, 2) and "malformed response" in caplog.text
+        again = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        again(PAIRS["instructions"][:3], PAIRS["predictions"][:3], PAIRS["references"][:3])
+        assert again.n_requests == 1  # only the skipped pair is asked again
+    finally:
+        endpoint.close()
+
+
+def test_openai_judge_needs_a_key(monkeypatch):
+    """A missing key is an error that names the environment variable."""
+    monkeypatch.delenv("HF_NUGGETS_MISSING_KEY", raising=False)
+    with pytest.raises(ValueError, match="environment variable `HF_NUGGETS_MISSING_KEY`, which is not set"):
+        OpenAIJudge(api_key_env="HF_NUGGETS_MISSING_KEY")
+
+
+def test_failed_run_keeps_paid_verdicts(key, tmp_path):
+    """When the endpoint starts refusing midway, the verdicts already paid for stay in the cache for the rerun."""
+    endpoint = Endpoint(script=["ok", "ok", 403], default=403)
+    instructions = [f"Question {i}?" for i in range(6)]
+    predictions, references = [f"Answer {i}." for i in range(6)], [f"{WRONG} {i}." for i in range(6)]
+    try:
+        judge = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        with pytest.raises(JudgeRequestError, match="answered HTTP 403"):
+            judge(instructions, predictions, references)
+        endpoint.default = "ok"
+        rerun = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        assert rerun(instructions, predictions, references).preferences == pytest.approx([1 + endpoint.p_good] * 6)
+        assert rerun.n_requests == 4  # the 2 verdicts of the failed run were not paid twice
+    finally:
+        endpoint.close()
+
+
+def test_key_never_leaks(endpoint, key, tmp_path, caplog):
+    """The key appears in no log line, error message, cache file or judge attribute."""
+    caplog.set_level(logging.DEBUG)
+    endpoint.script = [429, "ok", "garbage"]
+    judge = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+    judge(PAIRS["instructions"][:3], PAIRS["predictions"][:3], PAIRS["references"][:3])
+    endpoint.default = 400
+    with pytest.raises(JudgeRequestError) as error:
+        _openai(endpoint, key, tmp_path, use_cache=False)(["Q?"], ["A"], ["B"])
+    cache_text = "".join(p.read_text() for p in (tmp_path / "cache").iterdir())
+    assert endpoint.requests[0]["auth"] == f"Bearer {SECRET}"  # it was sent...
+    assert SECRET not in caplog.text + str(error.value) + cache_text + repr(vars(judge))  # ...and nowhere else
+
+
+def test_openai_rate_limit_spaces_requests(endpoint, key, tmp_path):
+    """`requests_per_minute` spaces the requests of all workers."""
+    import time
+
+    judge = _openai(endpoint, key, tmp_path, requests_per_minute=600, num_workers=3, orders="fixed", use_cache=False)
+    started = time.monotonic()
+    judge([f"Q{i}" for i in range(5)], [f"A{i}" for i in range(5)], [f"B{i}" for i in range(5)])
+    assert time.monotonic() - started >= 0.4  # 5 requests, 0.1 s apart
+
+
+def test_metric_runs_the_openai_judge(endpoint, key, tmp_path):
+    """`evaluate.load(...).compute(judge="openai")` judges through the endpoint and returns AlpacaEval's numbers."""
+    import evaluate
+
+    from hf_nuggets.winrate import winrate_metric_path
+
+    out = evaluate.load(winrate_metric_path()).compute(
+        predictions=PAIRS["predictions"],
+        references=PAIRS["references"],
+        instructions=PAIRS["instructions"],
+        judge="openai",
+        judge_kwargs={"base_url": endpoint.url, "api_key_env": key, "cache_dir": str(tmp_path), "progress": False},
+        length_controlled=False,
+    )
+    assert out["win_rate"] == pytest.approx(100 * (3 * endpoint.p_good + 0.5) / 4)
+    assert (out["n_wins"], out["n_draws"], out["n_total"]) == (3, 1, 4)

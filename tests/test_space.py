@@ -1,0 +1,487 @@
+"""The Gradio Space (`spaces/app.py`), driven through `gradio_client` against the launched app, on a tiny model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gr = pytest.importorskip("gradio", reason="the Space needs gradio: pip install 'hf-nuggets[space]'")
+gradio_client = pytest.importorskip("gradio_client", reason="the Space tests need gradio_client")
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+from hf_nuggets import GoldenScorer, load_default_task_set, load_sample_dataset  # noqa: E402
+from hf_nuggets.data import sample_dataset_path  # noqa: E402
+from hf_nuggets.formatting import examples_from_rows  # noqa: E402
+
+SPACE_APP = Path(__file__).resolve().parent.parent / "spaces" / "app.py"
+SAMPLE = str(sample_dataset_path())
+UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: connections are refused at once
+SECRET = "hf_space_test_secret_token_0123456789"
+
+
+def load_space_module():
+    """Import `spaces/app.py` as a module (it is a Space script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("hf_nuggets_space_app", SPACE_APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def space():
+    return load_space_module()
+
+
+@pytest.fixture(scope="module")
+def url(space, tiny_prospector):
+    """The Space on a local port, with the tiny prospector preloaded and a 1 MB upload limit."""
+    demo = space.build_demo(prospector=tiny_prospector, max_upload_mb=1, max_jobs=2, hub_endpoint=UNREACHABLE_HUB)
+    _, local_url, _ = demo.queue().launch(prevent_thread_lock=True, quiet=True)
+    yield local_url
+    demo.close()
+
+
+def client(url: str) -> Client:
+    """A new visitor (its own session)."""
+    return Client(url, verbose=False, download_files=True)
+
+
+def status_kind(html: str) -> str:
+    return html.split('data-kind="', 1)[1].split('"', 1)[0]
+
+
+def prospect(visitor: Client, *, rows: int, num_tasks: int = 4, task_mode: str | None = None, **kwargs):
+    from importlib import import_module
+
+    space = import_module("hf_nuggets_space_app")
+    args = {
+        "instruction": "instruction",
+        "input_": "input",
+        "output": "output",
+        "messages": "(none)",
+        "task_mode": task_mode or space.TASKS_SHIPPED,
+        "task_file": None,
+        "num_tasks": num_tasks,
+        "rows": rows,
+        "seconds": 300,
+        "top_percent": 5,
+        **kwargs,
+    }
+    return visitor.submit(**args, api_name="/prospect")
+
+
+def outputs(result) -> dict:
+    names = ["status", "histogram", "stats", "table", "tasks", "summary", "report", "parquet", "jsonl", "card", "zip"]
+    return dict(zip(names, result, strict=True))
+
+
+def file_value(update) -> str:
+    return update["value"] if isinstance(update, dict) else update
+
+
+def histogram_counts(html: str) -> list[int]:
+    return [int(part.split('"', 1)[0]) for part in html.split('data-count="')[1:]]
+
+
+@pytest.fixture(scope="module")
+def sample_run(url, tiny_prospector):
+    """One visitor uploads the sample and prospects its first 40 rows against 4 tasks."""
+    visitor = client(url)
+    loaded = visitor.predict(handle_file(SAMPLE), api_name="/load_file")
+    started = time.perf_counter()
+    job = prospect(visitor, rows=40)
+    result = outputs(job.result(timeout=120))
+    return {"visitor": visitor, "loaded": loaded, "result": result, "seconds": time.perf_counter() - started}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Data
+
+
+def test_upload_previews_rows_and_maps_columns(sample_run):
+    """Uploading the sample shows its size, a preview and the instruction/input/output mapping."""
+    status, preview, instruction, input_, output, messages, rows = sample_run["loaded"]
+    assert status_kind(status) == "ok" and "300 rows" in status and "sample_alpaca.jsonl" in status
+    assert preview["value"]["headers"] == ["instruction", "input", "output", "flaw"]
+    assert len(preview["value"]["data"]) == 5
+    assert (instruction["value"], input_["value"], output["value"], messages["value"]) == (
+        "instruction",
+        "input",
+        "output",
+        "(none)",
+    )
+    assert rows["maximum"] == 300
+
+
+def test_sample_button_loads_the_shipped_sample(url):
+    """The sample button loads the 300 shipped rows without an upload."""
+    status, *_ = client(url).predict(api_name="/load_sample")
+    assert status_kind(status) == "ok" and "300 rows" in status
+
+
+def test_chat_data_maps_the_messages_column(url, tmp_path):
+    """A file with a `messages` column is read as chat data."""
+    path = tmp_path / "chat.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": f"Q{i}?"}, {"role": "assistant", "content": "A."}]} for i in range(3)
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    status, _, instruction, _, output, messages, _ = client(url).predict(handle_file(str(path)), api_name="/load_file")
+    assert status_kind(status) == "ok" and "3 rows" in status
+    assert messages["value"] == "messages" and instruction["value"] == "(none)" and output["value"] == "(none)"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Prospecting and its outputs
+
+
+def test_prospect_scores_like_the_library(sample_run, tiny_prospector):
+    """The scores the Space downloads are those of `GoldenScorer` on the same rows, tasks and model."""
+    result = sample_run["result"]
+    assert status_kind(result["status"]) == "ok" and "40 of 40 rows" in result["status"]
+    from datasets import Dataset
+
+    scored = Dataset.from_parquet(file_value(result["parquet"]))
+    assert len(scored) == 40 and scored["instruction"] == load_sample_dataset()["instruction"][:40]
+    oracle = GoldenScorer(tiny_prospector, load_default_task_set(4)).score_examples(
+        examples_from_rows(load_sample_dataset().select(range(40)).to_list())
+    )
+    np.testing.assert_allclose(scored["golden_score"], oracle["golden_score"])
+    np.testing.assert_allclose(scored["nuggets_gain"], oracle["nuggets_gain"], atol=1e-6)
+    assert sample_run["seconds"] < 60
+
+
+def test_histogram_counts_every_scored_row(sample_run):
+    """The histogram has one bar per score k/4, and its counts are those of the scores."""
+    from datasets import Dataset
+
+    result = sample_run["result"]
+    scores = Dataset.from_parquet(file_value(result["parquet"]))["golden_score"]
+    counts = histogram_counts(result["histogram"])
+    assert len(counts) == 5 and sum(counts) == 40
+    assert counts == [sum(round(s * 4) == k for s in scores) for k in range(5)]
+    assert 'data-kept="2"' in result["histogram"]  # the top 5% of 40 rows
+
+
+def test_table_ranks_best_and_worst_rows(sample_run):
+    """The table holds the 10 best and 10 worst rows, ranked by golden score, with the sample's flaw column."""
+    table = sample_run["result"]["table"]
+    headers, data = table["headers"], table["data"]
+    assert headers == ["rank", "row", "golden score", "gain", "instruction", "answer", "flaw"]
+    assert len(data) == 20 and [r[0] for r in data] == list(range(1, 11)) + list(range(31, 41))
+    scores = [r[2] for r in data]
+    assert scores == sorted(scores, reverse=True)
+    all_rows = sample_run["visitor"].predict("All scored rows", api_name="/show_rows")
+    assert len(all_rows["data"]) == 40
+
+
+def test_summary_and_task_set_are_shown(sample_run):
+    """The run summary and the task set used are shown; no server path is in the summary."""
+    result = sample_run["result"]
+    summary = result["summary"]
+    assert summary["rows_scored"] == 40 and summary["num_tasks"] == 4 and summary["source"] == "sample_alpaca.jsonl"
+    assert "files" not in summary
+    assert [row[0] for row in result["tasks"]["data"]] == [t["instruction"] for t in load_default_task_set(4)]
+    assert "Scored 40 of 40 rows against 4 tasks" in result["report"]
+    assert "Rows marked as flawed" in result["stats"]
+
+
+def test_downloads_hold_the_scored_data_and_the_card(sample_run):
+    """JSONL, parquet, the rendered card and the Hub-ready folder download with the same rows."""
+    result = sample_run["result"]
+    lines = Path(file_value(result["jsonl"])).read_text().splitlines()
+    assert len(lines) == 40 and "golden_score" in json.loads(lines[0])
+    card = Path(file_value(result["card"])).read_text()
+    assert card.startswith("---") and "hf-nuggets" in card and "top5" in card and "golden" in card.lower()
+    with zipfile.ZipFile(file_value(result["zip"])) as archive:
+        names = archive.namelist()
+    assert "README.md" in names and "score_histogram.png" in names
+    assert any(n.startswith("scored/") and n.endswith(".parquet") for n in names)
+
+
+def test_uploaded_task_set_is_used(url, tmp_path):
+    """An uploaded task file becomes the task set."""
+    tasks = [{"instruction": f"Say {w}.", "input": "", "output": w} for w in ("yes", "no", "maybe")]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps(tasks))
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    from importlib import import_module
+
+    space = import_module("hf_nuggets_space_app")
+    job = prospect(visitor, rows=8, num_tasks=3, task_mode=space.TASKS_UPLOADED, task_file=handle_file(str(path)))
+    result = outputs(job.result(timeout=120))
+    assert status_kind(result["status"]) == "ok"
+    assert [r[0] for r in result["tasks"]["data"]] == ["Say yes.", "Say no.", "Say maybe."]
+
+
+def test_refined_task_set_comes_from_the_data(url, space):
+    """'Refined from my data' builds the task set from the rows with `refine_task_set`."""
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    result = outputs(prospect(visitor, rows=24, num_tasks=4, task_mode=space.TASKS_REFINED).result(timeout=180))
+    assert status_kind(result["status"]) == "ok", result["status"]
+    sample = set(load_sample_dataset()["instruction"][:24])
+    assert len(result["tasks"]["data"]) == 4 and "refine_reason" in result["tasks"]["headers"]
+    assert all(row[0] in sample or row[0].endswith("…") for row in result["tasks"]["data"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Bad input and abuse
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("notes.txt", "hello", "not a supported format"),
+        ("broken.json", '{"instruction": "a", ', "Could not read `broken.json`"),
+        ("empty.jsonl", "", "`empty.jsonl`"),
+    ],
+)
+def test_bad_upload_gives_a_clear_message(url, tmp_path, name, content, expected):
+    """Unknown formats and unreadable files give a message, never a stack trace."""
+    path = tmp_path / name
+    path.write_text(content)
+    try:
+        status = client(url).predict(handle_file(str(path)), api_name="/load_file")[0]
+    except Exception as err:  # Gradio itself refuses a file type the upload box does not accept
+        status = str(err)
+        assert "Invalid file type" in status or expected in status
+    else:
+        assert status_kind(status) == "error" and expected in status
+    assert "Traceback" not in status and str(tmp_path) not in status
+
+
+def test_upload_over_the_size_limit_is_refused(url, tmp_path):
+    """A file over the stated limit (1 MB here) is refused before it is read."""
+    path = tmp_path / "big.jsonl"
+    row = json.dumps({"instruction": "x" * 1000, "input": "", "output": "y"})
+    path.write_text("\n".join([row] * 1200))
+    with pytest.raises(Exception, match="(?i)size|large|exceed"):
+        client(url).predict(handle_file(str(path)), api_name="/load_file")
+
+
+def test_size_limit_is_checked_by_the_app_too(space, tmp_path):
+    """Without Gradio's own limit (another launcher), the app still refuses a file over its limit."""
+    path = tmp_path / "big.jsonl"
+    path.write_text("x" * 3 * 2**20)
+    with pytest.raises(space.UserError, match="up to 2 MB"):
+        space.read_upload(str(path), {}, max_mb=2)
+
+
+def test_rows_without_the_mapped_columns_are_named(url, tmp_path):
+    """Rows that lack the mapped columns stop the run before any model loads, naming the rows."""
+    path = tmp_path / "holes.csv"
+    path.write_text("question,answer\nWhat is 2+2?,4\n,5\nName a colour.,Red\n,\n")
+    visitor = client(url)
+    status = visitor.predict(handle_file(str(path)), api_name="/load_file")[0]
+    assert status_kind(status) == "ok"
+    result = outputs(
+        prospect(visitor, rows=4, instruction="question", input_="(none)", output="answer").result(timeout=60)
+    )
+    assert status_kind(result["status"]) == "error"
+    assert "2 of the 4 rows" in result["status"] and "rows 1, 3" in result["status"]
+
+
+def test_unmapped_columns_ask_for_a_mapping(url):
+    """Prospecting without an output column asks for the mapping."""
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    result = outputs(prospect(visitor, rows=4, output="(none)").result(timeout=60))
+    assert status_kind(result["status"]) == "error" and "Map the instruction and output" in result["status"]
+
+
+def test_prospect_without_data_asks_for_data(url):
+    """Prospecting before any data is loaded says what to do."""
+    job = prospect(client(url), rows=4, instruction="(none)", input_="(none)", output="(none)")
+    result = outputs(job.result(timeout=60))
+    assert status_kind(result["status"]) == "error" and "Bring data first" in result["status"]
+
+
+def test_missing_hub_dataset_gives_a_clear_message(url):
+    """A Hub id that does not exist (or a Hub out of reach) is a message, fast."""
+    started = time.perf_counter()
+    status = client(url).predict("no-such-user-xyz/no-such-dataset", "", "train", api_name="/load_hub")[0]
+    assert status_kind(status) == "error" and "no-such-user-xyz/no-such-dataset" in status
+    assert "does not exist" in status or "cannot be reached" in status
+    assert time.perf_counter() - started < 30
+
+
+def test_hub_dataset_id_must_be_an_id(url):
+    """A path or anything but `namespace/name` is refused as a Hub dataset id."""
+    status = client(url).predict("/etc/passwd", "", "train", api_name="/load_hub")[0]
+    assert status_kind(status) == "error" and "not a Hub dataset id" in status
+
+
+def test_prospector_must_be_a_hub_id_and_never_runs_remote_code(space, url, monkeypatch):
+    """Local paths are refused as prospectors, and Hub models load without `trust_remote_code`."""
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    result = outputs(prospect(visitor, rows=4, model_choice="/etc").result(timeout=60))
+    assert status_kind(result["status"]) == "error" and "not a Hub model id" in result["status"]
+
+    calls = []
+
+    def fake_load(*args, **kwargs):
+        calls.append(kwargs)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(space, "check_hub_model", lambda *a, **k: None)
+    monkeypatch.setattr(space, "load_prospector", fake_load)
+    result = outputs(prospect(visitor, rows=4, model_choice="someone/some-model").result(timeout=60))
+    assert status_kind(result["status"]) == "error" and "Could not load `someone/some-model`" in result["status"]
+    assert calls and not any(c.get("trust_remote_code") for c in calls)
+    assert "trust_remote_code=True" not in SPACE_APP.read_text()
+
+
+def test_cancel_stops_midway_and_keeps_the_scored_rows(url):
+    """Cancel stops a run after the batch in progress; the rows scored so far are shown and downloadable."""
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    job = prospect(visitor, rows=300, num_tasks=16)
+    deadline = time.perf_counter() + 60
+    while time.perf_counter() < deadline and not any("Scored 8 of" in str(o[0]) for o in job.outputs()):
+        time.sleep(0.05)
+    cancelled = visitor.predict(api_name="/cancel")
+    assert "Cancelling" in cancelled
+    result = outputs(job.result(timeout=120))
+    assert status_kind(result["status"]) == "warn" and "Cancelled after" in result["status"]
+    done = int(result["status"].split("Cancelled after ", 1)[1].split(" ", 1)[0])
+    assert 8 <= done < 300
+    from datasets import Dataset
+
+    assert len(Dataset.from_parquet(file_value(result["parquet"]))) == done
+    assert sum(histogram_counts(result["histogram"])) == done
+
+
+def test_two_visitors_at_once_see_only_their_own_data(url, tmp_path):
+    """Two visitors prospecting at the same time each get their own rows and files."""
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text(
+        "\n".join(json.dumps({"instruction": f"Private question {i}?", "output": "Yes."}) for i in range(6))
+    )
+    alice, bob = client(url), client(url)
+    alice.predict(api_name="/load_sample")
+    bob.predict(handle_file(str(mine)), api_name="/load_file")
+    results = {}
+
+    def run(name, visitor, rows):
+        results[name] = outputs(
+            prospect(visitor, rows=rows, input_="(none)" if name == "bob" else "input").result(180)
+        )
+
+    threads = [threading.Thread(target=run, args=a) for a in (("alice", alice, 24), ("bob", bob, 6))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    alice_rows = [r[4] for r in results["alice"]["table"]["data"]]
+    bob_rows = [r[4] for r in results["bob"]["table"]["data"]]
+    assert len(alice_rows) == 20 and len(bob_rows) == 6
+    assert all(r.startswith("Private question") for r in bob_rows)
+    assert not any(r.startswith("Private question") for r in alice_rows)
+    assert file_value(results["alice"]["parquet"]) != file_value(results["bob"]["parquet"])
+    # Bob's session result is not Alice's: his row view only shows his rows.
+    assert len(bob.predict("All scored rows", api_name="/show_rows")["data"]) == 6
+
+
+def test_push_needs_the_visitors_own_token(sample_run, monkeypatch):
+    """Without a typed token (or OAuth login) nothing is pushed, even when the Space has an HF_TOKEN secret."""
+    monkeypatch.setenv("HF_TOKEN", "hf_the_space_owners_token")
+    status, token = sample_run["visitor"].predict("someone/nuggets", True, "", api_name="/push")
+    assert status_kind(status) == "error" and "Paste a Hugging Face token" in status and token == ""
+
+
+def test_push_failure_never_shows_or_logs_the_token(sample_run, caplog):
+    """A failed push says why without the token, and the token field is cleared."""
+    caplog.set_level(logging.DEBUG)
+    status, token = sample_run["visitor"].predict("someone/nuggets", True, SECRET, api_name="/push")
+    assert status_kind(status) == "error" and "someone/nuggets" in status
+    assert SECRET not in status and token == ""
+    assert SECRET not in caplog.text
+
+
+def test_push_checks_the_repo_id(sample_run):
+    """A repo id that is not `namespace/name` is a message."""
+    status, _ = sample_run["visitor"].predict("not a repo", True, SECRET, api_name="/push")
+    assert status_kind(status) == "error" and "namespace/name" in status and SECRET not in status
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# AlpacaEval win rate tab
+
+
+def test_winrate_from_annotations_matches_the_library(url, space, tmp_path):
+    """Win rates from uploaded annotations are those of `compute_winrate`."""
+    from hf_nuggets.winrate import compute_winrate
+
+    rng = np.random.default_rng(0)
+    records = [
+        {
+            "instruction": f"I{i}",
+            "output_1": "b" * int(rng.integers(1, 60)),
+            "output_2": "m" * int(rng.integers(1, 60)),
+            "preference": float(rng.choice([1.0, 1.5, 2.0, 1.25])),
+        }
+        for i in range(30)
+    ]
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps(records))
+    status, stats, table, files = client(url).predict(
+        space.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
+    )
+    assert status_kind(status) == "ok"
+    expected = compute_winrate(
+        [r["output_2"] for r in records], [r["output_1"] for r in records], [r["preference"] for r in records]
+    )
+    assert f"{expected['win_rate']:.2f}" in stats and f"{expected['length_controlled_winrate']:.2f}" in stats
+    metrics = json.loads(Path(next(f for f in files["value"] if f.endswith("metrics.json"))).read_text())
+    assert metrics["win_rate"] == pytest.approx(expected["win_rate"])
+    assert len(table["data"]) == 30
+
+
+def test_winrate_from_two_output_files_with_the_local_judge(url, space, tmp_path, tiny_prospector):
+    """Two output files are judged by the local judge, as `alpaca_eval_winrate` does."""
+    from hf_nuggets.judges import LocalJudge
+    from hf_nuggets.winrate import alpaca_eval_winrate
+
+    instructions = [f"Name thing {i}." for i in range(6)]
+    model = [{"instruction": s, "output": f"Thing {i} is red.", "generator": "m"} for i, s in enumerate(instructions)]
+    base = [{"instruction": s, "output": f"It is {i}.", "generator": "b"} for i, s in enumerate(instructions)]
+    (tmp_path / "model.json").write_text(json.dumps(model))
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    status, stats, table, _ = client(url).predict(
+        space.WIN_OUTPUTS, None, handle_file(str(tmp_path / "model.json")), handle_file(str(tmp_path / "base.json")),
+        805, api_name="/winrate",
+    )  # fmt: skip
+    assert status_kind(status) == "ok", status
+    expected = alpaca_eval_winrate(
+        [m["output"] for m in model],
+        [b["output"] for b in base],
+        instructions,
+        judge=LocalJudge(tiny_prospector, use_cache=False, progress=False),
+        return_annotations=True,
+    )
+    assert f"{expected['win_rate']:.2f}" in stats
+    assert [r[3] for r in table["data"]] == pytest.approx([a["preference"] for a in expected["annotations"]])
+
+
+def test_winrate_bad_annotations_give_a_clear_message(url, space, tmp_path):
+    """Annotations without preferences are a message naming what is missing."""
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps([{"instruction": "a", "output_1": "x", "output_2": "y"}]))
+    status, *_ = client(url).predict(
+        space.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
+    )
+    assert status_kind(status) == "error" and "preference" in status

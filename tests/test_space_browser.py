@@ -1,0 +1,134 @@
+"""The Space end to end in a real browser: headless Debian Chromium driven by Playwright, the embedded prospector.
+
+The page is served on localhost; the browser uploads the shipped sample, runs the default prospecting (the shipped
+task set, 8 tasks) on its first 16 rows, waits for the histogram and the table, checks the rendered values against
+the scored file it downloads, and saves a screenshot (also copied to /tmp/space_screenshot.png).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROWS = 16
+NUM_TASKS = 8
+SPACE_APP = Path(__file__).resolve().parent.parent / "spaces" / "app.py"
+SCREENSHOT_COPY = Path("/tmp/space_screenshot.png")
+
+# `make browser` installs chromium; CI sets HF_NUGGETS_REQUIRE_BROWSER=1 so that a missing browser fails the run.
+REQUIRED = os.environ.get("HF_NUGGETS_REQUIRE_BROWSER") == "1"
+
+
+def _unavailable(reason: str) -> None:
+    if REQUIRED:
+        raise RuntimeError(f"HF_NUGGETS_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+
+if not CHROMIUM.is_file():
+    _unavailable(f"Debian's chromium is not installed at {CHROMIUM} (`make browser` or apt-get install -y chromium)")
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    _unavailable("the playwright Python package is not installed (pip install playwright)")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def space_url():
+    """The Space as `python spaces/app.py` serves it (embedded prospector), on a local port."""
+    spec = importlib.util.spec_from_file_location("hf_nuggets_space_app_browser", SPACE_APP)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    demo = module.build_demo()
+    _, url, _ = demo.queue().launch(prevent_thread_lock=True, quiet=True)
+    yield url
+    demo.close()
+
+
+def test_browser_uploads_prospects_and_shows_the_results(space_url, tmp_path):
+    """Upload the sample, prospect 16 rows against 8 tasks, and check the histogram, table, stats and download."""
+    from hf_nuggets.data import sample_dataset_path
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+            page.goto(space_url)
+            page.locator("#data-upload input[type=file]").set_input_files(str(sample_dataset_path()))
+            page.wait_for_selector("#data-status [data-kind=ok]", timeout=60_000)
+            assert "300 rows" in page.locator("#data-status").inner_text()
+
+            rows = page.locator("#rows input[type=number]")
+            rows.fill(str(ROWS))
+            rows.press("Enter")
+            started = time.perf_counter()
+            page.locator("#run").click()
+            page.wait_for_selector("#nug-histogram .nug-bin", timeout=240_000)
+            first_result_s = time.perf_counter() - started
+            page.wait_for_selector("#run-status [data-kind=ok]", timeout=480_000)
+            total_s = time.perf_counter() - started
+            page.wait_for_timeout(500)  # let the last render settle for the screenshot
+
+            status = page.locator("#run-status").inner_text()
+            assert f"{ROWS} of {ROWS} rows scored against {NUM_TASKS} tasks" in status
+
+            # The histogram: one bar per score k/8, its counts sum to the rows scored.
+            bins = page.locator("#nug-histogram .nug-bin")
+            assert bins.count() == NUM_TASKS + 1
+            counts = [int(bins.nth(i).get_attribute("data-count")) for i in range(bins.count())]
+            labels = [bins.nth(i).get_attribute("data-bin") for i in range(bins.count())]
+            assert labels == [f"{k}/{NUM_TASKS}" for k in range(NUM_TASKS + 1)] and sum(counts) == ROWS
+
+            # The scored data, downloaded as a visitor would.
+            with page.expect_download() as download:
+                page.locator("#dl-jsonl").click()
+            assert download.value.suggested_filename == "scored.jsonl"
+            scored = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
+            assert len(scored) == ROWS
+            scores = [row["golden_score"] for row in scored]
+            assert counts == [sum(round(s * NUM_TASKS) == k for s in scores) for k in range(NUM_TASKS + 1)]
+
+            # The table: every row (16 <= 20), ranked; the first row is the best-scored row of the file.
+            table = page.locator("#results-table [role=grid]")
+            assert table.get_attribute("aria-rowcount") == str(ROWS + 1)
+            cell = lambda r, c: page.locator(f"#results-table [data-testid='cell-{r}-{c}']").inner_text().strip()  # noqa: E731
+            best = max(range(ROWS), key=lambda i: (scores[i], scored[i]["nuggets_gain"], -i))
+            assert cell(0, 0) == "1" and int(cell(0, 1)) == best
+            assert float(cell(0, 2)) == pytest.approx(scores[best], abs=1e-4)
+            assert cell(0, 4) == scored[best]["instruction"][:159].strip() or cell(0, 4).endswith("…")
+
+            # The stats cards and the flaw report of the sample.
+            assert page.locator("[data-stat=rows] .v").inner_text() == f"{ROWS} / {ROWS}"
+            assert float(page.locator("[data-stat=mean] .v").inner_text()) == pytest.approx(
+                sum(scores) / ROWS, abs=5e-4
+            )
+            assert "Rows marked as flawed" in page.locator("#stats").inner_text()
+            assert "Traceback" not in page.content()
+
+            shot = tmp_path / "space.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    shutil.copyfile(shot, SCREENSHOT_COPY)
+    print(f"\nfirst results after {first_result_s:.1f} s, done after {total_s:.1f} s; screenshot {shot}")
