@@ -34,7 +34,7 @@ demo: install
 	$(VENV)/bin/hf-nuggets demo --out nuggets-out --max_seconds 210
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

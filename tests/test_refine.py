@@ -128,16 +128,30 @@ def test_empty_dataset_is_refused():
 
 @pytest.mark.slow
 def test_refine_the_shipped_sample_with_the_embedded_models():
-    """On the shipped sample, the embedded judge and MiniLM give a task set without near-duplicates."""
+    """On part of the shipped sample with planted duplicates, the embedded judge and MiniLM give a task set in which
+    no two rows are near-duplicates, quality picks first in quality order."""
+    from datasets import concatenate_datasets
+
     from hf_nuggets import load_sample_dataset
     from hf_nuggets.algorithms.minhash import near_duplicates
 
-    sample = load_sample_dataset()
-    tasks = refine_task_set(sample, size=16, top_quality=4, pool=120, progress=False)
+    def texts_of(rows):
+        return [i + ("\n" + x if x else "") for i, x in zip(rows["instruction"], rows["input"], strict=True)]
+
+    # 48 rows keep the embedded judge's share of the suite under a minute on 2 cores; the copies ask the same
+    # tasks with other answers, and with a trailing full stop added to the instruction.
+    sample = load_sample_dataset().select(range(48)).remove_columns("flaw")
+    copies = sample.select(range(8)).map(
+        lambda row, i: {"instruction": row["instruction"] + ("." if i % 2 else ""), "output": "See above."},
+        with_indices=True,
+    )
+    data = concatenate_datasets([sample, copies])
+    assert near_duplicates(texts_of(data), threshold=0.7).pairs.shape[0] >= 8  # the planted pairs are found
+
+    tasks = refine_task_set(data, size=16, top_quality=4, pool=40, progress=False)
     assert len(tasks) == 16 and len(set(tasks["instruction"])) == 16
     assert list(tasks["refine_reason"]) == ["quality"] * 4 + ["kcenter"] * 12
-    texts = [i + ("\n" + x if x else "") for i, x in zip(tasks["instruction"], tasks["input"], strict=True)]
-    assert near_duplicates(texts, threshold=0.7).pairs.size == 0
+    assert near_duplicates(texts_of(tasks), threshold=0.7).pairs.size == 0
     assert all(tasks["quality_score"][i] >= tasks["quality_score"][i + 1] for i in range(3))
 
 
