@@ -8,6 +8,7 @@ from .formatting import Example
 from .hub import export_repo_folder, push_scored_dataset
 from .prospector import Prospector, load_prospector
 from .refine import refine_task_set
+from .scale import prospect_sharded
 from .scorer import GoldenScorer, golden_score
 from .scoring import TruncationLimits
 from .selection import select_top
@@ -47,6 +48,7 @@ __all__ = [
     "load_default_task_set",
     "load_prospector",
     "load_sample_dataset",
+    "prospect_sharded",
     "push_scored_dataset",
     "refine_task_set",
     "select_top",

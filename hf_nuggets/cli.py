@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,8 +38,14 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
     from .scorer import GoldenScorer
     from .summary import flaw_report, format_summary
 
+    device = config.device
+    if device is None and config.sharded():
+        import torch
+
+        if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
     prospector = load_prospector(
-        config.model, revision=config.revision, gguf_file=config.gguf_file, device=config.device, dtype=config.dtype
+        config.model, revision=config.revision, gguf_file=config.gguf_file, device=device, dtype=config.dtype
     )
     scorer = GoldenScorer(
         prospector,
@@ -50,6 +57,41 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
         return_scores=config.return_scores,
         max_batch_tokens=config.max_batch_tokens,
     )
+    if config.sharded():
+        from .scale import prospect_sharded
+
+        early = None
+        if config.early_stop:
+            from .early_stop import EarlyStopping
+
+            early = EarlyStopping(
+                delta=config.early_stop_delta,
+                chunk=config.early_stop_chunk,
+                warmup=config.early_stop_warmup,
+                seed=config.seed,
+            )
+        scored, summary = prospect_sharded(
+            dataset,
+            scorer,
+            config.out,
+            top_percent=config.top,
+            limit=config.limit,
+            shard_size=config.shard_size or 64,
+            resume=config.resume,
+            timeout=config.timeout,
+            dedup_threshold=config.dedup_threshold if config.dedup else None,
+            early_stop=early,
+            source=source,
+            progress=not quiet,
+        )
+        if summary is not None and not quiet:
+            shards = summary["sharding"]
+            print(
+                f"Scored {summary['rows_scored']} rows in {shards['shards']} shards over {shards['processes']} "
+                f"process(es) ({shards['rows_scored_this_run']} rows this run). Wrote {summary['files']['parquet']}, "
+                f"{summary['files']['jsonl']} and {config.out}/summary.json"
+            )
+        return summary or {}
     scored, summary = prospect(
         dataset,
         scorer,
@@ -95,11 +137,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, extra = parser.parse_args_into_dataclasses(args=rest)
     except ValueError as err:
         parser.error(str(err))
+    if config.num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        from .scale import launch_processes, strip_option
+
+        return launch_processes([command, *strip_option(rest, "num_processes")], config.num_processes)
     from .data import load_data, load_sample_dataset, sample_dataset_path
 
     try:
         if command == "score":
-            dataset, source = load_data(extra.data, split=config.split), extra.data
+            dataset, source = load_data(extra.data, split=config.split, streaming=config.streaming), extra.data
         else:
             if config.num_tasks is None:
                 config.num_tasks = 8

@@ -54,8 +54,75 @@ class ScoreConfig:
         default=None, metadata={"help": "Model dtype (default: bfloat16 on CUDA, else float32)."}
     )
     return_scores: bool = field(default=False, metadata={"help": "Also write the per-task one-shot scores."})
+    num_processes: int = field(
+        default=1,
+        metadata={
+            "help": "Score in N local processes (one per GPU when there are several); the same as "
+            "`accelerate launch --num_processes N -m hf_nuggets score ...`. Implies sharded scoring."
+        },
+    )
+    shard_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Rows per checkpoint shard. Setting it (or --num_processes, --streaming, --early_stop, --dedup, "
+            "or a distributed launcher) turns on sharded, resumable scoring into OUT/checkpoint (default 64 rows)."
+        },
+    )
+    resume: bool = field(
+        default=True,
+        metadata={"help": "Sharded scoring: continue from OUT/checkpoint (--no_resume refuses an existing one)."},
+    )
+    timeout: float = field(
+        default=600.0, metadata={"help": "Sharded scoring: seconds without progress before waiting fails."}
+    )
+    streaming: bool = field(
+        default=False, metadata={"help": "Read the data as a stream (memory bounded by a shard, not the dataset)."}
+    )
+    early_stop: bool = field(
+        default=False,
+        metadata={"help": "Adaptive early stopping for the --top selection (one process; see hf_nuggets.early_stop)."},
+    )
+    early_stop_delta: float = field(default=0.05, metadata={"help": "Error level of early stopping's intervals."})
+    early_stop_warmup: int = field(default=50, metadata={"help": "Rows scored in full before early stopping."})
+    early_stop_chunk: int = field(default=4, metadata={"help": "Tasks evaluated between two early-stopping looks."})
+    seed: int = field(default=0, metadata={"help": "Seed of early stopping's task orders."})
+    dedup: bool = field(
+        default=False, metadata={"help": "Score exact and near-duplicate candidates once; they share the score."}
+    )
+    dedup_threshold: float = field(
+        default=0.9, metadata={"help": "Jaccard similarity (char 5-grams) from which rows count as near duplicates."}
+    )
+
+    def sharded(self) -> bool:
+        """Whether this run uses sharded, resumable scoring (`hf_nuggets.scale.prospect_sharded`)."""
+        import os
+
+        return bool(
+            self.shard_size is not None
+            or self.num_processes > 1
+            or int(os.environ.get("WORLD_SIZE", 1)) > 1
+            or self.streaming
+            or self.early_stop
+            or self.dedup
+        )
 
     def __post_init__(self):
+        for name in ("num_processes", "shard_size", "early_stop_warmup", "early_stop_chunk"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"`{name}` must be a positive integer, got {value}.")
+        if self.timeout <= 0:
+            raise ValueError(f"`timeout` must be positive, got {self.timeout}.")
+        if not 0 < self.early_stop_delta < 1:
+            raise ValueError(f"`early_stop_delta` must be in (0, 1), got {self.early_stop_delta}.")
+        if not 0 < self.dedup_threshold <= 1:
+            raise ValueError(f"`dedup_threshold` must be in (0, 1], got {self.dedup_threshold}.")
+        if self.early_stop and self.top is None:
+            raise ValueError("`early_stop` needs `top` (it stops against the top-n% threshold).")
+        if self.early_stop and self.num_processes > 1:
+            raise ValueError(f"`early_stop` runs in one process, got `num_processes`={self.num_processes}.")
+        if self.sharded() and self.max_seconds is not None:
+            raise ValueError("`max_seconds` is for unsharded runs; a sharded run can be stopped and resumed instead.")
         if self.top is not None:
             check_percent(self.top, "top")
         for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens"):

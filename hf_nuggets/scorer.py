@@ -150,7 +150,8 @@ class GoldenScorer:
             self._loaded = load_prospector(name, device=self.device)
         return self._loaded
 
-    def _setup(self) -> dict[str, Any]:
+    def _setup(self, zero_shot: np.ndarray | None = None) -> dict[str, Any]:
+        """Load the model, encode the tasks and compute (or adopt, when `zero_shot` is given) the zero-shot scores."""
         if self._state is None:
             prospector = self.loaded_prospector
             encoder = SegmentEncoder(prospector.tokenizer, self.template, self.limits)
@@ -169,7 +170,9 @@ class GoldenScorer:
                     self.limits.max_answer_tokens,
                 )
             engine = ScoringEngine(prospector.model, encoded, max_batch_tokens=self.max_batch_tokens)
-            s_zero = engine.score([encoder.bos_id])
+            if zero_shot is not None and np.shape(zero_shot) != (len(encoded),):
+                raise ValueError(f"`zero_shot` must have shape ({len(encoded)},), got {np.shape(zero_shot)}.")
+            s_zero = engine.score([encoder.bos_id]) if zero_shot is None else np.asarray(zero_shot, np.float64)
             self._state = {"encoder": encoder, "engine": engine, "s_zero": s_zero}
             self.stats.update(tasks_prompt_truncated=prompts_cut, tasks_answer_truncated=answers_cut)
         return self._state

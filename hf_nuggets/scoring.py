@@ -194,8 +194,19 @@ class ScoringEngine:
         Returns:
             `np.ndarray`: float64 array of shape `(m,)`, in task order.
         """
-        kv = self.prefix_cache(prefix_ids)
-        past = len(prefix_ids)
+        return self.score_with_cache(self.prefix_cache(prefix_ids), len(prefix_ids))
+
+    @torch.inference_mode()
+    def score_with_cache(self, kv: list[tuple[torch.Tensor, torch.Tensor]], past: int) -> np.ndarray:
+        """Like `score`, from a prefix cache made by `prefix_cache` (possibly by another engine on the same model).
+
+        Args:
+            kv (`list[tuple[torch.Tensor, torch.Tensor]]`): Key/value tensors per layer of the prefix.
+            past (`int`): The prefix length in tokens.
+
+        Returns:
+            `np.ndarray`: float64 array of shape `(m,)`, in task order.
+        """
         out = np.empty(len(self.tasks), dtype=np.float64)
         cache_cls = _cache_class()
         for batch, prep in zip(self.batches, self._prepared, strict=False):

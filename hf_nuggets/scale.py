@@ -1,0 +1,474 @@
+"""Scaled-out prospecting: `prospect_sharded` (resumable, multi-process, streaming) and a local process launcher."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .formatting import examples_from_batch, resolve_columns
+from .pipeline import _atomic_write_text, _check_writable, save_dataset_files
+from .scorer import ONE_SHOT_COLUMN, GoldenScorer
+from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, select_top
+from .shards import (
+    CHECKPOINT_DIR,
+    TASKS_COLUMN,
+    Checkpoint,
+    CorruptShardError,
+    dist_info,
+    exact_quantiles,
+    iter_shards,
+    read_log,
+    rows_digest,
+    run_fingerprint,
+    stream_threshold,
+    wait_for_shards,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _is_map_style(dataset: Any) -> bool:
+    return hasattr(dataset, "__len__") and hasattr(dataset, "select")
+
+
+def prospect_sharded(
+    dataset: Any,
+    scorer: GoldenScorer,
+    out_dir: str | os.PathLike,
+    *,
+    top_percent: float | None = None,
+    limit: int | None = None,
+    shard_size: int = 64,
+    resume: bool = True,
+    timeout: float = 600.0,
+    dedup_threshold: float | None = None,
+    early_stop: Any = None,
+    source: str | None = None,
+    progress: bool = True,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> tuple[Any, dict[str, Any] | None]:
+    """Score `dataset` in checkpointed shards, possibly over several processes, and write what `prospect` writes.
+
+    Every process calls it with the same arguments; process `rank` scores shards `k` with `k % world_size == rank`.
+    Process 0 then gathers the shards into `scored.parquet`, `scored.jsonl`, `summary.json` (and `selected.*`),
+    equal to a single-process run. A run started again with the same settings resumes from the checkpoint.
+
+    Args:
+        dataset (`datasets.Dataset` or `datasets.IterableDataset`): The candidates; a stream is read shard by shard.
+        scorer (`GoldenScorer`): The scorer.
+        out_dir (`str`): Output folder; the checkpoint lives in its `checkpoint/` subfolder.
+        top_percent (`float`, *optional*): Also write the top `top_percent`% as `selected.*`.
+        limit (`int`, *optional*): Score only the first `limit` rows.
+        shard_size (`int`, *optional*, defaults to `64`): Rows per shard (the unit of checkpointing and of memory).
+        resume (`bool`, *optional*, defaults to `True`): Continue from an existing checkpoint of the same settings;
+            with `False` an existing checkpoint is refused (never overwritten).
+        timeout (`float`, *optional*, defaults to `600`): Seconds without progress after which waiting for another
+            process fails with a `TimeoutError`.
+        dedup_threshold (`float`, *optional*): Score exact and near-duplicate candidates (MinHash Jaccard at least
+            this) once and share the score (map-style datasets only). See `hf_nuggets.dedup`.
+        early_stop (`EarlyStopping`, *optional*): Adaptive early stopping for the top-`top_percent`% selection (one
+            process only). See `hf_nuggets.early_stop`.
+        source (`str`, *optional*): Where the data came from, recorded in the summary.
+        progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+        rank (`int`, *optional*): This process's rank; read from the environment when omitted.
+        world_size (`int`, *optional*): Number of processes; read from the environment when omitted.
+
+    Returns:
+        `tuple`: On process 0, the scored rows (a `datasets.Dataset`, or an `IterableDataset` over `scored.parquet`
+        for a stream) and the summary; on other processes `(None, None)`.
+
+    Raises:
+        ValueError: Bad arguments, or a checkpoint of other settings or other data in `out_dir`.
+        PermissionError: `out_dir` is not writable.
+        TimeoutError: Another process made no progress for `timeout` seconds.
+    """
+    from tqdm.auto import tqdm
+
+    if top_percent is not None:
+        check_percent(top_percent, "top_percent")
+    for name, value in (("limit", limit), ("shard_size", shard_size)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    if timeout <= 0:
+        raise ValueError(f"`timeout` must be positive, got {timeout!r}.")
+    env_rank, env_world, _ = dist_info()
+    rank = env_rank if rank is None else rank
+    world = env_world if world_size is None else world_size
+    streaming = not _is_map_style(dataset)
+    if dedup_threshold is not None and streaming:
+        raise ValueError("`dedup` needs a map-style dataset (it compares all rows); it is not available on a stream.")
+    if early_stop is not None:
+        if top_percent is None:
+            raise ValueError("`early_stop` needs `top_percent`: it stops against the top-n% threshold.")
+        if world > 1:
+            raise ValueError(f"`early_stop` runs in one process (its threshold is sequential), got {world} processes.")
+    if not streaming and len(dataset) == 0:
+        raise ValueError("The dataset is empty: there is nothing to score.")
+    out = Path(out_dir)
+    _check_writable(out)
+
+    t0 = time.perf_counter()
+    prospector = scorer.loaded_prospector
+    t1 = time.perf_counter()
+
+    work, rep_of, dedup_info = dataset, None, None
+    if not streaming:
+        total = len(dataset) if limit is None else min(limit, len(dataset))
+        work = dataset.select(range(total)) if total < len(dataset) else dataset
+        if dedup_threshold is not None:
+            from .dedup import duplicate_representatives
+
+            rep_of, dedup_info = duplicate_representatives(work, scorer.columns, threshold=dedup_threshold)
+            work = work.select(np.unique(rep_of).tolist())
+    rows = None if streaming else len(work)
+    extra = {
+        "limit": limit,
+        "dedup_threshold": dedup_threshold,
+        "early_stop": early_stop.settings() if early_stop is not None else None,
+        "top_percent": top_percent if early_stop is not None else None,
+    }
+    checkpoint = Checkpoint(
+        out / CHECKPOINT_DIR, run_fingerprint(scorer, shard_size=shard_size, rows=rows, extra=extra), resume=resume
+    )
+    s_zero = checkpoint.zero_shot((lambda: scorer._setup()["s_zero"]) if rank == 0 else None, timeout=timeout)
+    scorer._setup(zero_shot=s_zero)
+    t2 = time.perf_counter()
+    run_start = time.time()
+
+    if early_stop is not None:
+        early_stop.start(scorer, n_rows=rows, top_percent=top_percent)
+    counts = {"scored": 0, "resumed": 0, "corrupt": 0}
+    mapping = None
+    n_shards = 0
+    bar = tqdm(total=rows, unit="row", desc=f"Prospecting (process {rank}/{world})", disable=not progress)
+    for k, start, get in iter_shards(work, shard_size, None if rows is not None else limit):
+        n_shards = k + 1
+        if k % world != rank:
+            continue
+        batch = get()
+        size = len(next(iter(batch.values())))
+        if mapping is None:
+            mapping = resolve_columns(list(batch.keys()), scorer.columns)
+        examples = examples_from_batch(batch, mapping, list(range(start, start + size)))
+        digest = rows_digest(examples)
+        try:
+            arrays = checkpoint.read_shard(k, digest)
+        except CorruptShardError as err:
+            checkpoint.quarantine(k, err)
+            counts["corrupt"] += 1
+            arrays = None
+        if arrays is None:
+            if early_stop is not None:
+                arrays = early_stop.score(examples, start)
+            else:
+                result = scorer.score_examples(examples)
+                arrays = {"golden": result["golden_score"], "gain": result["nuggets_gain"]}
+                if scorer.return_scores:
+                    arrays["one_shot"] = result["one_shot"]
+            checkpoint.write_shard(k, start, digest, arrays)
+            counts["scored"] += 1
+        else:
+            counts["resumed"] += 1
+            if early_stop is not None:
+                early_stop.observe(arrays)
+        bar.update(size)
+    bar.close()
+    if rank != 0:
+        logger.info("Process %d finished its shards (%s).", rank, counts)
+        return None, None
+    wait_for_shards(checkpoint, n_shards, timeout=timeout, world_size=world)
+    t3 = time.perf_counter()
+
+    this_run = _rows_scored_since(checkpoint, n_shards, run_start)
+    if streaming:
+        scored, files, selection, quantiles, done = _assemble_stream(
+            dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, scorer.return_scores
+        )
+    else:
+        scored, done = _assemble(dataset, checkpoint, n_shards, rep_of, len(work) if rep_of is None else len(rep_of))
+        files = save_dataset_files(scored, out, "scored")
+        quantiles = exact_quantiles(Counter(scored[SCORE_COLUMN]))
+        selection = None
+        if top_percent is not None:
+            selected = select_top(scored, top_percent)
+            selection = {
+                "top_percent": top_percent,
+                "rows_selected": len(selected),
+                "threshold": min(selected[SCORE_COLUMN]),
+                "files": save_dataset_files(selected, out, "selected"),
+            }
+
+    from . import __version__
+
+    summary: dict[str, Any] = {
+        "hf_nuggets_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "rows_total": done,
+        "rows_scored": done,
+        "stopped_early": False,
+        "max_seconds": None,
+        "num_tasks": len(scorer.tasks),
+        "model": prospector.name,
+        "model_revision": prospector.revision,
+        "device": str(prospector.device),
+        "template": scorer.template,
+        "limits": {
+            "max_demo_tokens": scorer.limits.max_demo_tokens,
+            "max_prompt_tokens": scorer.limits.max_prompt_tokens,
+            "max_answer_tokens": scorer.limits.max_answer_tokens,
+        },
+        "truncation": {
+            "demonstrations": scorer.stats["demos_truncated"],
+            "task_prompts": scorer.stats.get("tasks_prompt_truncated", 0),
+            "task_answers": scorer.stats.get("tasks_answer_truncated", 0),
+        },
+        "duplicates_reused": scorer.stats["duplicates_reused"],
+        "quantiles": quantiles,
+        "timings": {
+            "load_s": round(t1 - t0, 3),
+            "zero_shot_s": round(t2 - t1, 3),
+            "scoring_s": round(t3 - t2, 3),
+            "pairs_per_s": round(this_run * len(scorer.tasks) / max(t3 - t2, 1e-9), 2),
+        },
+        "sharding": {
+            "processes": world,
+            "shard_size": shard_size,
+            "shards": n_shards,
+            "shards_scored_by_process_0": counts["scored"],
+            "shards_resumed_by_process_0": counts["resumed"],
+            "corrupt_shards_rescored": counts["corrupt"],
+            "rows_scored_this_run": this_run,
+            "streaming": streaming,
+            "checkpoint": str(checkpoint.folder),
+        },
+        "files": files,
+    }
+    if dedup_info is not None:
+        summary["dedup"] = dedup_info
+    if early_stop is not None:
+        summary["early_stop"] = early_stop.report()
+    if selection is not None:
+        summary["selection"] = selection
+    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return scored, summary
+
+
+def _rows_scored_since(checkpoint: Checkpoint, n_shards: int, since: float) -> int:
+    """Rows in shards logged as scored after `since` (by any process)."""
+    total = 0
+    for k in set(read_log(checkpoint.folder, since - 1e-3)):
+        arrays = checkpoint.read_shard(k) if k < n_shards else None
+        total += 0 if arrays is None else len(arrays["golden"])
+    return total
+
+
+def _load_all(checkpoint: Checkpoint, n_shards: int) -> dict[str, np.ndarray]:
+    parts: dict[str, list] = {}
+    for k in range(n_shards):
+        arrays = checkpoint.read_shard(k)
+        if arrays is None:
+            raise RuntimeError(f"Shard {k} vanished from {str(checkpoint.folder)!r} while gathering.")
+        for name, value in arrays.items():
+            parts.setdefault(name, []).append(value)
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
+def _columns(arrays: dict[str, np.ndarray]) -> dict[str, list]:
+    cols = {SCORE_COLUMN: arrays["golden"].tolist(), GAIN_COLUMN: arrays["gain"].tolist()}
+    if "one_shot" in arrays:
+        cols[ONE_SHOT_COLUMN] = arrays["one_shot"].tolist()
+    if "tasks" in arrays:
+        cols[TASKS_COLUMN] = arrays["tasks"].tolist()
+    return cols
+
+
+def _assemble(dataset: Any, checkpoint: Checkpoint, n_shards: int, rep_of: np.ndarray | None, total: int):
+    arrays = _load_all(checkpoint, n_shards)
+    if rep_of is not None:  # expand unique-row scores to every row
+        position = np.searchsorted(np.unique(rep_of), rep_of)
+        arrays = {name: value[position] for name, value in arrays.items()}
+    scored = dataset.select(range(total)) if total < len(dataset) else dataset
+    for name, values in _columns(arrays).items():
+        scored = scored.add_column(name, values)
+    return scored, total
+
+
+def _arrow_table(batch: dict[str, list], schema: Any = None):
+    import pyarrow as pa
+
+    table = pa.Table.from_pydict(batch)
+    if schema is None:
+        fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+        schema = pa.schema(fields)
+    return table.cast(schema), schema
+
+
+class _StreamWriter:
+    """Writes rows chunk by chunk to `<stem>.parquet` and `<stem>.jsonl` (temporary names, renamed on close)."""
+
+    def __init__(self, out: Path, stem: str):
+        self.out, self.stem, self.writer, self.schema = out, stem, None, None
+        self.tmp = {s: out / f".{stem}.{s}.tmp" for s in ("parquet", "jsonl")}
+        self.jsonl = open(self.tmp["jsonl"], "w", encoding="utf-8")  # noqa: SIM115 - closed in `close`
+
+    def write(self, batch: dict[str, list]) -> None:
+        import pyarrow.parquet as pq
+
+        table, self.schema = _arrow_table(batch, self.schema)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp["parquet"], self.schema)
+        self.writer.write_table(table)
+        for row in table.to_pylist():
+            self.jsonl.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+    def close(self) -> dict[str, str]:
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp["parquet"], self.schema or _empty_schema())
+        self.writer.close()
+        self.jsonl.close()
+        paths = {}
+        for suffix, tmp in self.tmp.items():
+            final = self.out / f"{self.stem}.{suffix}"
+            os.replace(tmp, final)
+            paths[suffix] = str(final)
+        return paths
+
+
+def _empty_schema():
+    import pyarrow as pa
+
+    return pa.schema([pa.field(SCORE_COLUMN, pa.float64()), pa.field(GAIN_COLUMN, pa.float64())])
+
+
+def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, with_one_shot):
+    """Second pass over the stream: join rows with their shard scores, write outputs chunk by chunk."""
+    writer = _StreamWriter(out, "scored")
+    counts: Counter = Counter()
+    done = 0
+    for k, _, get in iter_shards(dataset, shard_size, limit):
+        if k >= n_shards:
+            break
+        batch = dict(get())
+        batch.update(_columns(checkpoint.read_shard(k)))
+        counts.update(batch[SCORE_COLUMN])
+        done += len(batch[SCORE_COLUMN])
+        writer.write(batch)
+    files = writer.close()
+    selection = None
+    if top_percent is not None:
+
+        def read():
+            for k in range(n_shards):
+                arrays = checkpoint.read_shard(k)
+                yield arrays["golden"], arrays["gain"]
+
+        from .shards import _order_key
+
+        g_star, gain_key, ties, n_keep = stream_threshold(read, done, top_percent)
+        picker = _StreamWriter(out, "selected")
+        tie_seen = 0
+        for k, _, get in iter_shards(dataset, shard_size, limit):
+            if k >= n_shards:
+                break
+            arrays = checkpoint.read_shard(k)
+            golden, key = arrays["golden"], _order_key(arrays["gain"])
+            keep = (golden > g_star) | ((golden == g_star) & (key > gain_key))
+            tie = np.flatnonzero((golden == g_star) & (key == gain_key))
+            take = tie[: max(0, ties - tie_seen)]
+            tie_seen += len(take)
+            keep[take] = True
+            if keep.any():
+                batch = dict(get())
+                batch.update(_columns(arrays))
+                idx = np.flatnonzero(keep).tolist()
+                picker.write({name: [values[i] for i in idx] for name, values in batch.items()})
+        selection = {
+            "top_percent": top_percent,
+            "rows_selected": n_keep,
+            "threshold": float(g_star),
+            "order": "dataset order (streaming)",
+            "files": picker.close(),
+        }
+    from datasets import load_dataset
+
+    scored = load_dataset("parquet", data_files=files["parquet"], split="train", streaming=True)
+    return scored, files, selection, exact_quantiles(counts), done
+
+
+def strip_option(argv: Sequence[str], name: str) -> list[str]:
+    """`argv` without `--name VALUE` / `--name=VALUE` (also the dashed spelling)."""
+    names = {f"--{name}", f"--{name.replace('_', '-')}"}
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in names:
+            skip = True
+            continue
+        if any(arg.startswith(n + "=") for n in names):
+            continue
+        out.append(arg)
+    return out
+
+
+def launch_processes(args: Sequence[str], num_processes: int, *, module: str = "hf_nuggets", poll: float = 0.2) -> int:
+    """Run `python -m <module> <args>` in `num_processes` local processes (RANK/WORLD_SIZE set) and wait.
+
+    When one process fails, the others (which this function started) are terminated, so nothing hangs.
+
+    Args:
+        args (`list[str]`): Command-line arguments for every process.
+        num_processes (`int`): Number of processes.
+        module (`str`, *optional*, defaults to `"hf_nuggets"`): The module to run.
+        poll (`float`, *optional*, defaults to `0.2`): Seconds between status checks.
+
+    Returns:
+        `int`: 0 when all succeeded, else the first failing exit status.
+    """
+    import torch
+
+    procs = []
+    for rank in range(num_processes):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(num_processes), LOCAL_RANK=str(rank))
+        if torch.cuda.is_available() and torch.cuda.device_count() > 1:
+            env["CUDA_VISIBLE_DEVICES"] = str(rank % torch.cuda.device_count())
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // num_processes)))
+        procs.append(subprocess.Popen([sys.executable, "-m", module, *args], env=env))
+    status = 0
+    while [p.poll() for p in procs].count(None):  # polls every process (any() would stop at the first)
+        failed = [p for p in procs if p.returncode not in (None, 0)]
+        if failed:
+            status = failed[0].returncode
+            print(
+                f"hf-nuggets: process {procs.index(failed[0])} exited with status {status}; stopping the others "
+                "(finished shards are kept; run the same command again to resume).",
+                file=sys.stderr,
+            )
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                p.wait()
+            return status
+        time.sleep(poll)
+    for p in procs:
+        if p.returncode != 0 and status == 0:
+            status = p.returncode
+    return status

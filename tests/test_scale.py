@@ -1,0 +1,305 @@
+"""Sharded prospecting: multi-process equality, kill -9 and resume, refused settings, streaming memory bound."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+from datasets import Dataset, load_dataset
+
+from hf_nuggets import GoldenScorer
+from hf_nuggets.cli import main
+from hf_nuggets.pipeline import prospect
+from hf_nuggets.scale import launch_processes, prospect_sharded, strip_option
+from hf_nuggets.scoring import TruncationLimits
+from hf_nuggets.selection import select_top
+from hf_nuggets.shards import exact_quantiles, read_log, stream_threshold
+
+WORDS = "red blue add two three fox dog water boils station french square return lazy quick brown".split()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: the CI machine has 2 shared cores, and results must not depend on threads anyway."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def make_rows(n: int, seed: int = 0, words: int = 8) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [
+        {
+            "instruction": " ".join(rng.choice(WORDS, 4)) + f" #{i}",
+            "input": "" if i % 3 else " ".join(rng.choice(WORDS, 3)),
+            "output": " ".join(rng.choice(WORDS, words)),
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scale-data")
+    rows = make_rows(48)
+    tasks = [
+        {"instruction": "Add 2 and 2.", "input": "", "output": "4"},
+        {"instruction": "Name a colour.", "input": "", "output": "Red is a colour."},
+        {"instruction": "What boils at 100 degrees?", "input": "", "output": "Water boils at 100 degrees Celsius."},
+        {"instruction": "Translate into French.", "input": "Where is the station?", "output": "Où est la gare ?"},
+    ]
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tasks))
+    return folder / "data.jsonl", folder / "tasks.jsonl", rows, tasks
+
+
+@pytest.fixture(scope="module")
+def oracle(data_files, tiny_prospector, tmp_path_factory):
+    """The single-process, unsharded `prospect` run: the reference every other run must equal."""
+    import torch
+
+    torch.set_num_threads(1)
+    data, _, _, tasks = data_files
+    dataset = load_dataset("json", data_files=str(data), split="train")
+    scored, _ = prospect(
+        dataset,
+        GoldenScorer(tiny_prospector, tasks),
+        tmp_path_factory.mktemp("oracle"),
+        top_percent=25,
+        progress=False,
+    )
+    return scored
+
+
+def cli_args(data_files, tiny_model_dir, out, *extra) -> list[str]:
+    data, task_file, _, _ = data_files
+    return ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out),
+            "--device", "cpu", "--top", "25", "--quiet", *extra]  # fmt: skip
+
+
+def read_scored(out) -> Dataset:
+    return load_dataset("parquet", data_files=str(out / "scored.parquet"), split="train")
+
+
+def assert_same(scored, oracle) -> None:
+    assert scored["instruction"] == oracle["instruction"]
+    assert scored["golden_score"] == oracle["golden_score"]
+    np.testing.assert_allclose(scored["nuggets_gain"], oracle["nuggets_gain"], rtol=0, atol=1e-6)
+
+
+def subprocess_env() -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", PYTHONWARNINGS="ignore")
+
+
+def test_accelerate_two_processes_equal_one(data_files, tiny_model_dir, oracle, tmp_path):
+    """`accelerate launch --num_processes 2 -m hf_nuggets score` on CPU gathers the same rows and scores.
+
+    accelerate 1.x runs a single process for `--cpu` (its multi-CPU mode needs mpirun), so the test uses its
+    torchrun launcher (`--multi_gpu`), which starts two processes that score on the CPU when there is no GPU.
+    """
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--multi_gpu",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_nuggets",
+           *cli_args(data_files, tiny_model_dir, out, "--shard_size", "5")]  # fmt: skip
+    proc = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_same(read_scored(out), oracle)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sharding"]["processes"] == 2 and summary["sharding"]["shards"] == 10
+    assert summary["sharding"]["shards_scored_by_process_0"] == 5  # the other 5 came from process 1
+    selected = load_dataset("json", data_files=str(out / "selected.jsonl"), split="train")
+    assert selected["instruction"] == select_top(oracle, 25)["instruction"]
+    pids = {json.loads(line)["pid"] for line in open(out / "checkpoint" / "scored.log")}
+    assert len(pids) == 2
+
+
+def test_kill9_then_resume_equals_uninterrupted(data_files, tiny_model_dir, oracle, tmp_path):
+    """A run killed with SIGKILL after its first shard, started again, ends equal and scores no shard twice."""
+    out = tmp_path / "out"
+    args = cli_args(data_files, tiny_model_dir, out, "--shard_size", "2")
+    proc = subprocess.Popen([sys.executable, "-m", "hf_nuggets", *args], env=subprocess_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    try:
+        while not list((out / "checkpoint").glob("shard-*.npz")):
+            assert proc.poll() is None, "the run ended before writing a shard"
+            assert time.monotonic() < deadline, "no shard written within 120 s"
+            time.sleep(0.01)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done_at_kill = len(list((out / "checkpoint").glob("shard-*.npz")))
+    assert 1 <= done_at_kill < 24 and not (out / "scored.parquet").exists()
+    assert main(args) == 0
+    assert_same(read_scored(out), oracle)
+    shards = read_log(out / "checkpoint")
+    assert len(shards) == len(set(shards)), f"a shard was scored twice: {shards}"
+    assert len(set(range(24)) - set(shards)) <= 1  # at most one written but not yet logged when killed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sharding"]["shards_resumed_by_process_0"] >= done_at_kill
+
+
+def test_num_processes_shortcut_and_resume_refusals(data_files, tiny_model_dir, oracle, tmp_path):
+    """`--num_processes 2` equals one process; changed settings or data, corrupt shards, bad folders are handled."""
+    out = tmp_path / "out"
+    assert main(cli_args(data_files, tiny_model_dir, out, "--num_processes", "2", "--shard_size", "8")) == 0
+    assert_same(read_scored(out), oracle)
+    # A changed task set, template or limit is refused, and nothing is deleted.
+    before = sorted(p.name for p in (out / "checkpoint").iterdir())
+    for extra in (["--num_tasks", "2"], ["--template", "chat"], ["--max_demo_tokens", "7"], ["--shard_size", "4"]):
+        with pytest.raises(ValueError, match="checkpoint of another run .*changed"):
+            _run_sharded(data_files, tiny_model_dir, out, extra)
+    assert sorted(p.name for p in (out / "checkpoint").iterdir()) == before
+    # Changed data under the same settings is refused too.
+    data, task_file, rows, tasks = data_files
+    changed = Dataset.from_list([dict(r, output=r["output"] + "!") for r in rows])
+    with pytest.raises(ValueError, match="data changed since shard 0"):
+        prospect_sharded(changed, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), out, top_percent=25,
+                         shard_size=8, progress=False)  # fmt: skip
+    # A corrupt shard is moved aside and scored again; the result is unchanged.
+    (out / "checkpoint" / "shard-000002.npz").write_bytes(b"half-written garbage")
+    dataset = load_dataset("json", data_files=str(data), split="train")
+    scored, summary = prospect_sharded(dataset, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), out,
+                                       top_percent=25, shard_size=8, progress=False)  # fmt: skip
+    assert summary["sharding"]["corrupt_shards_rescored"] == 1 and summary["sharding"]["rows_scored_this_run"] == 8
+    assert (out / "checkpoint" / "shard-000002.npz.corrupt").exists()
+    assert_same(scored, oracle)
+    with pytest.raises(FileExistsError, match="resume"):
+        prospect_sharded(dataset, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), out, top_percent=25,
+                         shard_size=8, resume=False, progress=False)  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(PermissionError, match="not writable"):
+        prospect_sharded(dataset, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), blocker / "out")
+
+
+def _run_sharded(data_files, tiny_model_dir, out, extra):
+    from transformers import HfArgumentParser
+
+    from hf_nuggets.config import ScoreConfig
+
+    config = HfArgumentParser(ScoreConfig).parse_args_into_dataclasses(
+        args=["--out", str(out), "--tasks", str(data_files[1]), "--shard_size", "8", *extra], look_for_args_file=False
+    )[0]
+    scorer = GoldenScorer(str(tiny_model_dir), config.tasks, num_tasks=config.num_tasks, template=config.template,
+                          limits=config.limits(), device="cpu")  # fmt: skip
+    dataset = load_dataset("json", data_files=str(data_files[0]), split="train")
+    return prospect_sharded(dataset, scorer, out, top_percent=25, shard_size=config.shard_size, progress=False)
+
+
+def test_dead_peer_times_out_with_a_clear_message(data_files, tiny_prospector, tmp_path):
+    """Process 0 of 2 whose peer never runs stops waiting after `timeout` and keeps its own shards."""
+    dataset = Dataset.from_list(data_files[2][:8])
+    with pytest.raises(TimeoutError, match=r"missing .*owned by process\(es\) \[1\].*run the same command again"):
+        prospect_sharded(dataset, GoldenScorer(tiny_prospector, data_files[3]), tmp_path, shard_size=2, rank=0,
+                         world_size=2, timeout=1.0, progress=False)  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "checkpoint").glob("shard-*.npz")) == [
+        "shard-000000.npz",
+        "shard-000002.npz",
+    ]
+
+
+def test_streaming_memory_is_bounded_by_the_shard(tiny_prospector, tmp_path):
+    """A parquet-shard folder read as a stream, 150x the shard in rows, is scored in bounded Python memory.
+
+    Each row carries a 24 kB `payload` column that is read and written through (not scored), so the data is
+    about 7 MB while a shard of 2 rows holds about 50 kB.
+    """
+    from hf_nuggets.data import load_data
+
+    rows = make_rows(300, seed=1, words=3)
+    for i, row in enumerate(rows):
+        row["payload"] = f"{i} " + "lorem ipsum " * 2000
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    for part in range(4):
+        Dataset.from_list(rows[part * 75 : (part + 1) * 75]).to_parquet(str(folder / f"part-{part}.parquet"))
+    data_bytes = sum(len(json.dumps(r)) for r in rows)
+    tasks = [{"instruction": "Add 2 and 2.", "input": "", "output": "4"}]
+    limits = TruncationLimits(8, 16, 16)
+    scorer = GoldenScorer(tiny_prospector, tasks, limits=limits)
+    scorer.zero_shot_scores  # noqa: B018 - model and zero-shot scores outside the measurement
+    stream = load_data(folder, streaming=True)
+    tracemalloc.start()
+    _, summary = prospect_sharded(stream, scorer, tmp_path / "out", top_percent=5, shard_size=2, progress=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert summary["rows_scored"] == 300 and summary["sharding"]["shards"] == 150 and summary["sharding"]["streaming"]
+    assert peak < data_bytes / 8, f"peak {peak} bytes for {data_bytes} bytes of data"
+    # Oracle: the in-memory dataset in the same (stream) order, scored by `prospect`.
+    reference = load_data(folder)
+    expected, _ = prospect(reference, GoldenScorer(tiny_prospector, tasks, limits=limits), tmp_path / "ref",
+                           top_percent=5, progress=False)  # fmt: skip
+    scored = read_scored(tmp_path / "out")
+    assert scored["instruction"] == expected["instruction"] and scored["golden_score"] == expected["golden_score"]
+    assert scored["payload"] == expected["payload"]
+    selected = load_dataset("parquet", data_files=str(tmp_path / "out" / "selected.parquet"), split="train")
+    exact = select_top(expected, 5)
+    assert len(selected) == len(exact) == 15
+    assert sorted(selected["instruction"]) == sorted(exact["instruction"])
+    assert summary["quantiles"] == pytest.approx(_quantiles(expected["golden_score"]))
+
+
+def _quantiles(values):
+    from hf_nuggets.summary import score_quantiles
+
+    return score_quantiles(values)
+
+
+def test_stream_threshold_matches_sorting():
+    """The multi-pass exact cut selects the same rows as a full sort, ties and negative gains included."""
+    rng = np.random.default_rng(3)
+    golden = rng.integers(0, 5, 997) / 4
+    gain = np.round(rng.normal(size=997), 1)  # many exact ties
+    chunks = lambda: ((golden[i : i + 50], gain[i : i + 50]) for i in range(0, 997, 50))  # noqa: E731
+    from hf_nuggets.selection import rank_order
+    from hf_nuggets.shards import _order_key
+
+    keys = _order_key(gain)
+    for percent in (7, 20, 50):
+        for budget in (0, 10**6):  # bisection passes, and the in-memory sort of the tied block
+            g_star, key, ties, k = stream_threshold(chunks, 997, percent, max_in_memory=budget)
+            expected = set(rank_order(golden, gain)[:k].tolist())
+            pick = (golden > g_star) | ((golden == g_star) & (keys > key))
+            tie_rows = np.flatnonzero((golden == g_star) & (keys == key))[:ties]
+            assert set(np.flatnonzero(pick).tolist()) | set(tie_rows.tolist()) == expected
+
+
+def test_exact_quantiles_match_numpy():
+    """Quantiles from value counts equal `score_quantiles` on the values."""
+    from collections import Counter
+
+    values = (np.random.default_rng(0).integers(0, 17, 501) / 16).tolist()
+    assert exact_quantiles(Counter(values)) == pytest.approx(_quantiles(values))
+
+
+def test_strip_option():
+    """The launcher removes `--num_processes` in both spellings."""
+    assert strip_option(["score", "d", "--num_processes", "2", "--top", "5"], "num_processes") == [
+        "score",
+        "d",
+        "--top",
+        "5",
+    ]
+    assert strip_option(["--num-processes=3", "x"], "num_processes") == ["x"]
+
+
+def test_launcher_stops_the_others_when_one_dies(tmp_path, monkeypatch):
+    """When one launched process exits with an error, the launcher ends the others and returns that status."""
+    (tmp_path / "flaky_worker.py").write_text(
+        "import os, sys, time\nif os.environ['RANK'] == '1':\n    sys.exit(3)\ntime.sleep(60)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    start = time.monotonic()
+    assert launch_processes([], 2, module="flaky_worker") == 3
+    assert time.monotonic() - start < 30
