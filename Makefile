@@ -45,7 +45,11 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
+	$(PIP) install --quiet -e ".[bench]" "$(TORCH_SPEC)"
 	$(PY) benchmarks/bench_scoring.py
+	$(PY) benchmarks/bench_algorithms.py
+	$(PY) benchmarks/bench_sketches.py
+	$(PY) benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) nuggets-out .pytest_cache .ruff_cache *.egg-info
