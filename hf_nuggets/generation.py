@@ -55,6 +55,27 @@ def build_generation_prompt(tokenizer: Any, instruction: str, template: str = "a
     return ([start] if start is not None else []) + ids
 
 
+def left_padded(sequences: Sequence[Sequence[int]], pad: int):
+    """Token id lists as one left-padded batch: `(input_ids, attention_mask)`, both `torch.long`.
+
+    Example:
+        ```python
+        >>> ids, mask = left_padded([[5, 6, 7], [8]], pad=0)
+        >>> ids.tolist(), mask.tolist()
+        ([[5, 6, 7], [0, 0, 8]], [[1, 1, 1], [0, 0, 1]])
+        ```
+    """
+    import torch
+
+    width = max(len(seq) for seq in sequences)
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
+        mask[row, width - len(seq) :] = 1
+    return ids, mask
+
+
 def generate_outputs(
     model: Any,
     instructions: Sequence[str],
@@ -119,18 +140,13 @@ def generate_outputs(
     bar = tqdm(total=len(prompts), desc="generating", disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        width = max(len(prompts[i]) for i in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, i in enumerate(batch):
-            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-            mask[row, width - len(prompts[i]) :] = 1
+        ids, mask = left_padded([prompts[i] for i in batch], pad)
         with torch.inference_mode():
             generated = lm.generate(
                 input_ids=ids.to(prospector.device), attention_mask=mask.to(prospector.device), **settings
             )
         for row, i in enumerate(batch):
-            outputs[i] = tokenizer.decode(generated[row, width:], skip_special_tokens=True).strip()
+            outputs[i] = tokenizer.decode(generated[row, ids.shape[1] :], skip_special_tokens=True).strip()
         bar.update(len(batch))
     bar.close()
     empty = sum(not o for o in outputs)

@@ -398,6 +398,8 @@ class LocalJudge(PairwiseJudge):
     def _score(self, items: list[tuple[str, str, str]], on_result: Callable[[int, Verdict], None]) -> None:
         import torch
 
+        from .generation import left_padded
+
         prospector = self.prospector
         model, tokenizer = prospector.model, prospector.tokenizer
         verdict_ids = self._verdict_ids(tokenizer)
@@ -411,12 +413,7 @@ class LocalJudge(PairwiseJudge):
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            width = max(len(prompts[i]) for i in batch)
-            ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
-                mask[row, width - len(prompts[i]) :] = 1
+            ids, mask = left_padded([prompts[i] for i in batch], pad)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
             inputs = {name: tensor.to(prospector.device) for name, tensor in inputs.items()}

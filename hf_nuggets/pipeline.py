@@ -97,7 +97,7 @@ def prospect(
     rows_total = len(dataset) if limit is None else min(limit, len(dataset))
 
     t0 = time.perf_counter()
-    prospector = scorer.loaded_prospector
+    scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
     t1 = time.perf_counter()
     scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores
     t2 = time.perf_counter()
@@ -137,14 +137,65 @@ def prospect(
     for stale in ("scored.partial.parquet", "scored.partial.jsonl"):
         (out / stale).unlink(missing_ok=True)
 
+    summary = run_summary(
+        scorer,
+        source=source,
+        rows_total=rows_total,
+        rows_scored=done,
+        stopped_early=stopped_early,
+        max_seconds=max_seconds,
+        quantiles=score_quantiles(columns[SCORE_COLUMN]),
+        times=(t0, t1, t2, t3),
+        pairs_scored=done * len(scorer.tasks),
+    )
+    summary["files"] = files
+    if top_percent is not None:
+        summary["selection"] = selection_record(scored, top_percent, out)
+    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return scored, summary
+
+
+def selection_record(scored: Any, top_percent: float, out: Path) -> dict[str, Any]:
+    """Write the top `top_percent`% of `scored` as `selected.*` in `out` and describe it for `summary.json`."""
+    selected = select_top(scored, top_percent)
+    return {
+        "top_percent": top_percent,
+        "rows_selected": len(selected),
+        "threshold": min(selected[SCORE_COLUMN]),
+        "files": save_dataset_files(selected, out, "selected"),
+    }
+
+
+def run_summary(
+    scorer: GoldenScorer,
+    *,
+    source: str | None,
+    rows_total: int,
+    rows_scored: int,
+    stopped_early: bool,
+    max_seconds: float | None,
+    quantiles: dict[str, float],
+    times: tuple[float, float, float, float],
+    pairs_scored: int,
+) -> dict[str, Any]:
+    """The common part of `summary.json`: counts, model, template, limits, truncations, quantiles and timings.
+
+    Args:
+        scorer (`GoldenScorer`): The scorer that ran (its prospector loaded).
+        times (`tuple[float, float, float, float]`): `perf_counter` readings at the start, after loading, after the
+            zero-shot scores and after scoring.
+        pairs_scored (`int`): Candidate-task pairs scored in this run, for the throughput.
+    """
     from . import __version__
 
-    summary: dict[str, Any] = {
+    prospector = scorer.loaded_prospector
+    t0, t1, t2, t3 = times
+    return {
         "hf_nuggets_version": __version__,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "source": source,
         "rows_total": rows_total,
-        "rows_scored": done,
+        "rows_scored": rows_scored,
         "stopped_early": stopped_early,
         "max_seconds": max_seconds,
         "num_tasks": len(scorer.tasks),
@@ -163,22 +214,11 @@ def prospect(
             "task_answers": scorer.stats.get("tasks_answer_truncated", 0),
         },
         "duplicates_reused": scorer.stats["duplicates_reused"],
-        "quantiles": score_quantiles(columns[SCORE_COLUMN]),
+        "quantiles": quantiles,
         "timings": {
             "load_s": round(t1 - t0, 3),
             "zero_shot_s": round(t2 - t1, 3),
             "scoring_s": round(t3 - t2, 3),
-            "pairs_per_s": round(done * len(scorer.tasks) / max(t3 - t2, 1e-9), 2),
+            "pairs_per_s": round(pairs_scored / max(t3 - t2, 1e-9), 2),
         },
-        "files": files,
     }
-    if top_percent is not None:
-        selected = select_top(scored, top_percent)
-        summary["selection"] = {
-            "top_percent": top_percent,
-            "rows_selected": len(selected),
-            "threshold": min(selected[SCORE_COLUMN]),
-            "files": save_dataset_files(selected, out, "selected"),
-        }
-    _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    return scored, summary

@@ -11,16 +11,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .formatting import examples_from_batch, resolve_columns
-from .pipeline import _atomic_write_text, _check_writable, save_dataset_files
+from .pipeline import _atomic_write_text, _check_writable, run_summary, save_dataset_files, selection_record
 from .scorer import ONE_SHOT_COLUMN, GoldenScorer
-from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, select_top
+from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent
 from .shards import (
     CHECKPOINT_DIR,
     TASKS_COLUMN,
@@ -121,7 +120,7 @@ def prospect_sharded(
     _check_writable(out)
 
     t0 = time.perf_counter()
-    prospector = scorer.loaded_prospector
+    scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
     t1 = time.perf_counter()
 
     work, rep_of, dedup_info = dataset, None, None
@@ -201,62 +200,35 @@ def prospect_sharded(
         scored, done = _assemble(dataset, checkpoint, n_shards, rep_of, len(work) if rep_of is None else len(rep_of))
         files = save_dataset_files(scored, out, "scored")
         quantiles = exact_quantiles(Counter(scored[SCORE_COLUMN]))
-        selection = None
-        if top_percent is not None:
-            selected = select_top(scored, top_percent)
-            selection = {
-                "top_percent": top_percent,
-                "rows_selected": len(selected),
-                "threshold": min(selected[SCORE_COLUMN]),
-                "files": save_dataset_files(selected, out, "selected"),
-            }
+        selection = None if top_percent is None else selection_record(scored, top_percent, out)
 
-    from . import __version__
-
-    summary: dict[str, Any] = {
-        "hf_nuggets_version": __version__,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "source": source,
-        "rows_total": done,
-        "rows_scored": done,
-        "stopped_early": False,
-        "max_seconds": None,
-        "num_tasks": len(scorer.tasks),
-        "model": prospector.name,
-        "model_revision": prospector.revision,
-        "device": str(prospector.device),
-        "template": scorer.template,
-        "limits": {
-            "max_demo_tokens": scorer.limits.max_demo_tokens,
-            "max_prompt_tokens": scorer.limits.max_prompt_tokens,
-            "max_answer_tokens": scorer.limits.max_answer_tokens,
-        },
-        "truncation": {
-            "demonstrations": scorer.stats["demos_truncated"],
-            "task_prompts": scorer.stats.get("tasks_prompt_truncated", 0),
-            "task_answers": scorer.stats.get("tasks_answer_truncated", 0),
-        },
-        "duplicates_reused": scorer.stats["duplicates_reused"],
-        "quantiles": quantiles,
-        "timings": {
-            "load_s": round(t1 - t0, 3),
-            "zero_shot_s": round(t2 - t1, 3),
-            "scoring_s": round(t3 - t2, 3),
-            "pairs_per_s": round(this_run * len(scorer.tasks) / max(t3 - t2, 1e-9), 2),
-        },
-        "sharding": {
-            "processes": world,
-            "shard_size": shard_size,
-            "shards": n_shards,
-            "shards_scored_by_process_0": counts["scored"],
-            "shards_resumed_by_process_0": counts["resumed"],
-            "corrupt_shards_rescored": counts["corrupt"],
-            "rows_scored_this_run": this_run,
-            "streaming": streaming,
-            "checkpoint": str(checkpoint.folder),
-        },
-        "files": files,
-    }
+    summary = run_summary(
+        scorer,
+        source=source,
+        rows_total=done,
+        rows_scored=done,
+        stopped_early=False,
+        max_seconds=None,
+        quantiles=quantiles,
+        times=(t0, t1, t2, t3),
+        pairs_scored=this_run * len(scorer.tasks),
+    )
+    summary.update(
+        {
+            "sharding": {
+                "processes": world,
+                "shard_size": shard_size,
+                "shards": n_shards,
+                "shards_scored_by_process_0": counts["scored"],
+                "shards_resumed_by_process_0": counts["resumed"],
+                "corrupt_shards_rescored": counts["corrupt"],
+                "rows_scored_this_run": this_run,
+                "streaming": streaming,
+                "checkpoint": str(checkpoint.folder),
+            },
+            "files": files,
+        }
+    )
     if dedup_info is not None:
         summary["dedup"] = dedup_info
     if early_stop is not None:
