@@ -96,3 +96,14 @@ def candidates():
         {"instruction": "Name a primary colour.", "input": "", "output": "Red is a primary colour."},
         {"instruction": "  Translate into French.  ", "input": " Hello ", "output": " Bonjour "},
     ]
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test: the CI machine has 2 shared cores, and results must not depend on threads."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

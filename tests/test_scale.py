@@ -25,15 +25,7 @@ from hf_nuggets.shards import exact_quantiles, read_log, stream_threshold
 WORDS = "red blue add two three fox dog water boils station french square return lazy quick brown".split()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: the CI machine has 2 shared cores, and results must not depend on threads anyway."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_rows(n: int, seed: int = 0, words: int = 8) -> list[dict]:
