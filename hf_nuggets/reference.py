@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .formatting import Example
-from .scoring import EncodedTask, SegmentEncoder, _cache_class
+from .scoring import EncodedTask, SegmentEncoder, _cache_class, cache_keyword, returned_cache
 
 
 @torch.inference_mode()
@@ -32,7 +32,7 @@ def _batch_scores(model: Any, kv, prefix_len: int, tasks: list[EncodedTask], pad
     )
     full_mask = torch.cat([torch.ones((len(tasks), prefix_len), dtype=torch.long), mask], dim=1)
     logits = model(
-        input_ids=ids.to(device), attention_mask=full_mask.to(device), past_key_values=cache, use_cache=True
+        input_ids=ids.to(device), attention_mask=full_mask.to(device), use_cache=True, **{cache_keyword(model): cache}
     ).logits
     log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
     scores = []
@@ -70,7 +70,7 @@ def reference_scores(
     """
     device = next(model.parameters()).device
     out = model(input_ids=torch.tensor([prefix_ids], device=device), use_cache=True)
-    kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    kv = [(layer.keys, layer.values) for layer in returned_cache(out).layers]
     pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else 0
     scores: list[float] = []
     for start in range(0, len(tasks), batch_size):

@@ -8,6 +8,7 @@ projection is applied at answer positions only.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -123,6 +124,21 @@ def _cache_class():
     return DynamicCache
 
 
+def cache_keyword(model: Any) -> str:
+    """The keyword by which `model.forward` takes a key/value cache.
+
+    `transformers` 5.x renamed `past_key_values` to `cache` and warns on the old name; older releases know only the
+    old one. Asking the signature keeps both working without the warning.
+    """
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def returned_cache(output: Any) -> Any:
+    """The key/value cache of a model output, under its new name (`cache`) or its old one (`past_key_values`)."""
+    cache = output.get("cache")
+    return cache if cache is not None else output.past_key_values
+
+
 class ScoringEngine:
     """Mean answer log-likelihoods of a causal LM for a fixed list of tasks after any prefix.
 
@@ -142,6 +158,7 @@ class ScoringEngine:
         self.tasks = tasks
         self.batches = plan_batches(tasks, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
         self.decoder = model.get_decoder()
+        self._cache_keyword = cache_keyword(self.decoder)
         self.head = model.get_output_embeddings()
         config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
         self.softcap = getattr(config, "final_logit_softcapping", None)
@@ -182,7 +199,7 @@ class ScoringEngine:
         """Run the prefix once and return its key/value tensors per layer (batch size 1)."""
         ids = torch.tensor([prefix_ids], dtype=torch.long, device=self.device)
         out = self.decoder(input_ids=ids, use_cache=True)
-        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+        return [(layer.keys, layer.values) for layer in returned_cache(out).layers]
 
     @torch.inference_mode()
     def score(self, prefix_ids: list[int]) -> np.ndarray:
@@ -218,8 +235,8 @@ class ScoringEngine:
                 input_ids=prep["ids"],
                 attention_mask=mask,
                 position_ids=positions,
-                past_key_values=cache,
                 use_cache=True,
+                **{self._cache_keyword: cache},
             ).last_hidden_state
             logits = self.head(hidden[prep["rows"], prep["cols"]]).float()
             if self.softcap:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +16,7 @@ from hf_nuggets.scoring import (
     ScoringEngine,
     SegmentEncoder,
     TruncationLimits,
+    cache_keyword,
     golden_from_scores,
     plan_batches,
 )
@@ -160,3 +164,23 @@ def test_engine_refuses_empty_task_list(tiny_prospector):
     """An engine needs at least one task."""
     with pytest.raises(ValueError, match="`task_set` is empty"):
         ScoringEngine(tiny_prospector.model, [])
+
+
+def test_cache_is_passed_by_the_name_the_model_declares(tiny_prospector, candidates, tasks):
+    """No `past_key_values` deprecation warning from engine or reference, and the old name still works elsewhere."""
+    cands, task_examples = examples_from_rows(candidates)[:1], examples_from_rows(tasks)[:2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        engine_scores(tiny_prospector, cands, task_examples)
+        reference_nuggets(tiny_prospector.model, tiny_prospector.tokenizer, cands, task_examples)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
+
+    class OldStyle(torch.nn.Module):
+        def forward(self, input_ids, past_key_values=None, use_cache=None):
+            return input_ids
+
+    assert cache_keyword(OldStyle()) == "past_key_values"
+    declared = inspect.signature(tiny_prospector.model.get_decoder().forward).parameters
+    assert cache_keyword(tiny_prospector.model.get_decoder()) == (
+        "cache" if "cache" in declared else "past_key_values"
+    )
