@@ -1,53 +1,70 @@
 """Where the shipped sample's deliberately flawed rows rank by golden score.
 
 Scores the 40 flawed rows of the sample (empty output, `<nooutput>`, an answer to another question, a truncated
-answer) and the first 40 good rows against the shipped task set, and prints, per configuration, the fraction of
-flawed rows in the bottom half and the mean golden score of each kind of row. Chance is 0.5.
+answer) and the first 40 good rows against the shipped task set, then prints:
 
-    python benchmarks/bench_flaws.py                               # alpaca template, first 8 tasks
-    python benchmarks/bench_flaws.py --tasks 16 --template chat
+- how many flawed rows rank in the bottom half, and the chance of at least as many under a random ranking;
+- the mean golden score and mean gain of each kind of row;
+- per task, the share of good and of flawed rows whose demonstration raises it. A task raised by every row, or by
+  none, adds the same to every golden score and cannot change the ranking.
+
+    python benchmarks/bench_flaws.py                                  # NUGGETS template, all 16 shipped tasks
+    python benchmarks/bench_flaws.py --template chat --save chat.json # the chat template; keep the raw scores
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
 
 from hf_nuggets import GoldenScorer, load_prospector, load_sample_dataset
-from hf_nuggets.selection import rank_order
+from hf_nuggets.summary import flaw_report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None)
-    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--tasks", type=int, default=None, help="Use the first N shipped tasks (default: all).")
     parser.add_argument("--template", default="alpaca")
     parser.add_argument("--good", type=int, default=40, help="How many good rows to score beside the flawed ones.")
+    parser.add_argument("--save", default=None, help="Write the zero-shot and one-shot scores to this JSON file.")
     args = parser.parse_args()
 
     sample = load_sample_dataset()
-    bad = [i for i, f in enumerate(sample["flaw"]) if f]
-    good = [i for i, f in enumerate(sample["flaw"]) if not f][: args.good]
+    flaws = list(sample["flaw"])
+    bad = [i for i, f in enumerate(flaws) if f]
+    good = [i for i, f in enumerate(flaws) if not f][: args.good]
     subset = sample.select(sorted(bad + good))
-    scorer = GoldenScorer(load_prospector(args.model), num_tasks=args.tasks, template=args.template)
+    scorer = GoldenScorer(
+        load_prospector(args.model), num_tasks=args.tasks, template=args.template, return_scores=True
+    )
     start = time.perf_counter()
     result = scorer(subset.to_dict())
     elapsed = time.perf_counter() - start
-    golden, gain = np.array(result["golden_score"]), np.array(result["nuggets_gain"])
-    rank = np.empty(len(golden), dtype=int)
-    rank[rank_order(golden, gain)] = np.arange(len(golden))
+    zero = np.asarray(scorer.zero_shot_scores)
+    gains = np.asarray(result["nuggets_one_shot"]) - zero
     kinds = np.array([f or "good" for f in subset["flaw"]])
     flawed = kinds != "good"
-    print(f"config: template={args.template}, tasks={args.tasks}, rows={len(subset)} ({flawed.sum()} flawed)")
-    print(f"scoring time: {elapsed:.1f} s")
+    print(f"config: template={args.template}, tasks={len(zero)}, rows={len(subset)} ({flawed.sum()} flawed)")
+    print(f"scoring time: {elapsed:.1f} s ({gains.size / elapsed:.2f} pairs/s)")
+    print(flaw_report({**result, "flaw": list(subset["flaw"])}))
     for kind in sorted(set(kinds)):
         m = kinds == kind
-        print(
-            f"{kind}: mean golden score {golden[m].mean():.3f}, in bottom half {np.mean(rank[m] >= len(rank) / 2):.3f}"
-        )
-    print(f"flawed rows in the bottom half: {np.mean(rank[flawed] >= len(rank) / 2):.3f}")
+        print(f"{kind}: mean golden score {(gains[m] > 0).mean():.3f}, mean gain {gains[m].mean():+.4f}")
+    raised_good, raised_bad = (gains[~flawed] > 0).mean(0), (gains[flawed] > 0).mean(0)
+    print("share of rows raising each task (good / flawed):")
+    print("  " + "  ".join(f"{g:.2f}/{b:.2f}" for g, b in zip(raised_good, raised_bad, strict=True)))
+    raised = (gains > 0).mean(0)
+    print(f"tasks raised by every row or by none: {int(np.sum((raised == 0) | (raised == 1)))} of {len(zero)}")
+    if args.save:
+        with open(args.save, "w") as f:
+            json.dump(
+                {"zero_shot": zero.tolist(), "one_shot": result["nuggets_one_shot"], "flaw": list(subset["flaw"])}, f
+            )
+        print(f"scores written to {args.save}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,19 +108,65 @@ def format_summary(summary: dict[str, Any], rows: dict[str, list], *, k: int = 5
     return "\n".join(lines)
 
 
+def bottom_half_chance(num_rows: int, num_marked: int, in_bottom: int) -> float:
+    """Chance that a random ranking puts at least `in_bottom` of `num_marked` rows in the bottom half.
+
+    The bottom half holds ``num_rows // 2`` places (the rows ranked at or below the middle), so the count of marked
+    rows there is hypergeometric under a random order. A small value says the ranking pushes the marked rows down
+    more than chance would; a value near 0.5 says it does not.
+
+    Args:
+        num_rows (`int`): Rows ranked.
+        num_marked (`int`): Rows marked (for instance as flawed).
+        in_bottom (`int`): Marked rows found in the bottom half.
+
+    Returns:
+        `float`: The one-sided tail probability P(X >= `in_bottom`).
+
+    Example:
+
+    ```python
+    >>> round(bottom_half_chance(4, 2, 2), 4)  # both marked rows in the bottom 2 of 4: 1 order in 6
+    0.1667
+    ```
+    """
+    if not 0 <= num_marked <= num_rows or not 0 <= in_bottom <= num_marked:
+        raise ValueError(f"Need 0 <= in_bottom <= num_marked <= num_rows, got {in_bottom}, {num_marked}, {num_rows}.")
+    places = num_rows // 2
+    total = math.comb(num_rows, places)
+    tail = sum(
+        math.comb(num_marked, k) * math.comb(num_rows - num_marked, places - k)
+        for k in range(in_bottom, min(num_marked, places) + 1)
+    )
+    return tail / total
+
+
 def flaw_report(scored) -> str:
-    """For data with a `flaw` column (the shipped sample): where the deliberately bad rows rank."""
+    """For data with a `flaw` column (the shipped sample): where the deliberately bad rows rank.
+
+    Gives how many flawed rows rank in the bottom half, the chance of at least that many under a random ranking
+    (`bottom_half_chance`), the mean golden score of flawed and other rows, and the share of each kind of flaw in
+    the bottom half.
+    """
     order = rank_order(scored["golden_score"], scored["nuggets_gain"])
     rank = {int(i): r for r, i in enumerate(order)}
-    flaws = scored["flaw"]
+    flaws = list(scored["flaw"])
     bad = [i for i, f in enumerate(flaws) if f]
     if not bad:
         return "No rows marked as flawed among those scored."
     half = len(order) / 2
     in_bottom = sum(rank[i] >= half for i in bad)
-    good = [s for s, f in zip(scored["golden_score"], flaws, strict=False) if not f]
-    bad_scores = [scored["golden_score"][i] for i in bad]
+    scores = list(scored["golden_score"])
+    good = [s for s, f in zip(scores, flaws, strict=True) if not f]
+    bad_scores = [scores[i] for i in bad]
+    chance = bottom_half_chance(len(order), len(bad), in_bottom)
+    kinds = sorted({flaws[i] for i in bad})
+    shares = ", ".join(
+        f"{kind} {sum(rank[i] >= half for i in bad if flaws[i] == kind)}/{sum(flaws[i] == kind for i in bad)}"
+        for kind in kinds
+    )
     return (
-        f"Rows marked as flawed: {len(bad)}; {in_bottom} of them rank in the bottom half. Mean golden score "
-        f"{sum(bad_scores) / len(bad_scores):.3f} (flawed) vs {sum(good) / max(len(good), 1):.3f} (others)."
+        f"Rows marked as flawed: {len(bad)}; {in_bottom} of them rank in the bottom half (chance of at least as "
+        f"many under a random ranking: {chance:.3g}). Mean golden score {sum(bad_scores) / len(bad_scores):.3f} "
+        f"(flawed) vs {sum(good) / max(len(good), 1):.3f} (others). In the bottom half by kind: {shares}."
     )

@@ -1,0 +1,40 @@
+"""Run summaries: the flawed-rows report and its chance probability."""
+
+from __future__ import annotations
+
+import pytest
+from scipy.stats import hypergeom
+
+from hf_nuggets.summary import bottom_half_chance, flaw_report
+
+
+@pytest.mark.parametrize("num_rows", [2, 7, 10, 80, 301])
+def test_bottom_half_chance_matches_scipy_hypergeometric_tail(num_rows):
+    """P(X >= k) for X ~ Hypergeometric(rows, marked, rows // 2) agrees with scipy for every marked count and k."""
+    for marked in range(0, num_rows + 1, max(1, num_rows // 9)):
+        for k in range(marked + 1):
+            expected = hypergeom.sf(k - 1, num_rows, marked, num_rows // 2)
+            assert bottom_half_chance(num_rows, marked, k) == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_bottom_half_chance_rejects_impossible_counts():
+    with pytest.raises(ValueError, match="in_bottom <= num_marked"):
+        bottom_half_chance(10, 3, 4)
+
+
+def test_flaw_report_counts_each_kind_in_the_bottom_half():
+    """Six rows, ranked by golden score then gain: rows 4 and 5 (a `<nooutput>` and an empty one) are last."""
+    scored = {
+        "golden_score": [1.0, 0.75, 0.75, 0.5, 0.25, 0.25],
+        "nuggets_gain": [0.3, 0.2, 0.1, 0.0, -0.1, -0.2],
+        "flaw": [None, "empty_output", None, None, "nooutput", "empty_output"],
+    }
+    report = flaw_report(scored)
+    assert "Rows marked as flawed: 3; 2 of them rank in the bottom half" in report
+    assert f"{bottom_half_chance(6, 3, 2):.3g}" in report and "0.5)" in report
+    assert "empty_output 1/2, nooutput 1/1" in report
+    assert "Mean golden score 0.417 (flawed) vs 0.750 (others)" in report
+
+
+def test_flaw_report_without_flawed_rows():
+    assert flaw_report({"golden_score": [0.5], "nuggets_gain": [0.0], "flaw": [None]}).startswith("No rows marked")
