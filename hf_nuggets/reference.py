@@ -18,7 +18,9 @@ from .scoring import EncodedTask, SegmentEncoder, _cache_class, cache_keyword, r
 
 
 @torch.inference_mode()
-def _batch_scores(model: Any, kv, prefix_len: int, tasks: list[EncodedTask], pad_to: int, pad_id: int) -> list[float]:
+def _batch_scores(
+    model: Any, kv, prefix_len: int, tasks: list[EncodedTask], pad_to: int, pad_id: int, cache_kw: str
+) -> list[float]:
     device = next(model.parameters()).device
     width = max(pad_to, max(len(t.prompt_ids) + len(t.answer_ids) for t in tasks))
     ids = torch.full((len(tasks), width), pad_id, dtype=torch.long)
@@ -32,7 +34,7 @@ def _batch_scores(model: Any, kv, prefix_len: int, tasks: list[EncodedTask], pad
     )
     full_mask = torch.cat([torch.ones((len(tasks), prefix_len), dtype=torch.long), mask], dim=1)
     logits = model(
-        input_ids=ids.to(device), attention_mask=full_mask.to(device), use_cache=True, **{cache_keyword(model): cache}
+        input_ids=ids.to(device), attention_mask=full_mask.to(device), use_cache=True, **{cache_kw: cache}
     ).logits
     log_probs = torch.log_softmax(logits.float(), dim=-1).cpu()
     scores = []
@@ -73,8 +75,10 @@ def reference_scores(
     kv = [(layer.keys, layer.values) for layer in returned_cache(out).layers]
     pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else 0
     scores: list[float] = []
+    cache_kw = cache_keyword(model)
     for start in range(0, len(tasks), batch_size):
-        scores.extend(_batch_scores(model, kv, len(prefix_ids), tasks[start : start + batch_size], pad_to, pad_id))
+        batch = tasks[start : start + batch_size]
+        scores.extend(_batch_scores(model, kv, len(prefix_ids), batch, pad_to, pad_id, cache_kw))
     return np.asarray(scores, dtype=np.float64)
 
 
