@@ -46,6 +46,23 @@ def _check_writable(out: Path) -> None:
         raise PermissionError(f"Output folder `out_dir`={str(out)!r} is not writable: {err}.") from err
 
 
+def batch_fits(elapsed: float, rows_done: int, next_rows: int, max_seconds: float) -> bool:
+    """Whether a batch of `next_rows` rows is expected to end within `max_seconds`, at the pace so far.
+
+    Example:
+
+    ```python
+    >>> batch_fits(elapsed=200.0, rows_done=64, next_rows=16, max_seconds=210.0)  # 3.125 s a row: ends at 250 s
+    False
+    >>> batch_fits(elapsed=150.0, rows_done=64, next_rows=16, max_seconds=210.0)  # ends at about 187.5 s
+    True
+    ```
+    """
+    if rows_done <= 0:
+        return True
+    return elapsed + elapsed / rows_done * next_rows <= max_seconds
+
+
 def prospect(
     dataset: Any,
     scorer: GoldenScorer,
@@ -60,9 +77,10 @@ def prospect(
 ) -> tuple[Any, dict[str, Any]]:
     """Score `dataset`, write `scored.parquet`, `scored.jsonl` and `summary.json` to `out_dir`, and return both.
 
-    Rows are scored in order, batch by batch, under a progress bar. When `max_seconds` runs out the rows scored
-    so far are kept and written (the summary says the run stopped early). When a row fails, the rows scored before
-    it are written to `scored.partial.*` and the error says where.
+    Rows are scored in order, batch by batch, under a progress bar. With `max_seconds`, a batch starts only if it is
+    expected to end within the budget (at the pace of the rows scored so far; the first batch always runs), and the
+    rows scored by then are kept and written (the summary says the run stopped early). When a row fails, the rows
+    scored before it are written to `scored.partial.*` and the error says where.
 
     Args:
         dataset (`datasets.Dataset`): The candidates.
@@ -112,7 +130,12 @@ def prospect(
             for name, values in result.items():
                 columns.setdefault(name, []).extend(values)
             bar.update(stop - start)
-            if max_seconds is not None and time.perf_counter() - t2 > max_seconds and stop < rows_total:
+            next_rows = min(batch_size, rows_total - stop)
+            if (
+                max_seconds is not None
+                and next_rows
+                and not batch_fits(time.perf_counter() - t2, stop, next_rows, max_seconds)
+            ):
                 stopped_early = True
                 break
     except Exception as err:

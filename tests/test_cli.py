@@ -10,7 +10,7 @@ from datasets import Dataset, load_dataset
 from hf_nuggets import GoldenScorer
 from hf_nuggets.cli import main
 from hf_nuggets.config import ScoreConfig
-from hf_nuggets.pipeline import prospect
+from hf_nuggets.pipeline import batch_fits, prospect
 
 
 @pytest.fixture
@@ -76,6 +76,12 @@ def test_time_budget_keeps_what_was_scored(tiny_prospector, candidates, tasks, t
         Dataset.from_list(candidates * 4), scorer, tmp_path, batch_size=2, max_seconds=1e-9, progress=False
     )
     assert len(scored) == 2 and summary["stopped_early"] and summary["rows_total"] == 24
+
+
+def test_a_batch_starts_only_if_it_fits_the_budget():
+    """The pace so far predicts the next batch: 10 rows in 30 s means 4 more rows end at 42 s."""
+    assert batch_fits(30.0, 10, 4, 42.0) and not batch_fits(30.0, 10, 4, 41.9)
+    assert batch_fits(0.0, 0, 16, 1e-9), "nothing scored yet: the first batch always runs"
 
 
 def test_bad_arguments_exit_with_a_message(files, tiny_model_dir, tmp_path, capsys):
