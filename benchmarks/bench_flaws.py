@@ -47,14 +47,16 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     zero = np.asarray(scorer.zero_shot_scores)
     gains = np.asarray(result["nuggets_one_shot"]) - zero
-    kinds = np.array([f or "good" for f in subset["flaw"]])
+    subset_flaws = list(subset["flaw"])
+    kinds = np.array([f or "good" for f in subset_flaws])
+    golden, gain = np.asarray(result["golden_score"]), np.asarray(result["nuggets_gain"])
     flawed = kinds != "good"
     print(f"config: template={args.template}, tasks={len(zero)}, rows={len(subset)} ({flawed.sum()} flawed)")
     print(f"scoring time: {elapsed:.1f} s ({gains.size / elapsed:.2f} pairs/s)")
-    print(flaw_report({**result, "flaw": list(subset["flaw"])}))
+    print(flaw_report({**result, "flaw": subset_flaws}))
     for kind in sorted(set(kinds)):
         m = kinds == kind
-        print(f"{kind}: mean golden score {(gains[m] > 0).mean():.3f}, mean gain {gains[m].mean():+.4f}")
+        print(f"{kind}: mean golden score {golden[m].mean():.3f}, mean gain {gain[m].mean():+.4f}")
     raised_good, raised_bad = (gains[~flawed] > 0).mean(0), (gains[flawed] > 0).mean(0)
     print("share of rows raising each task (good / flawed):")
     print("  " + "  ".join(f"{g:.2f}/{b:.2f}" for g, b in zip(raised_good, raised_bad, strict=True)))
@@ -62,9 +64,7 @@ def main() -> None:
     print(f"tasks raised by every row or by none: {int(np.sum((raised == 0) | (raised == 1)))} of {len(zero)}")
     if args.save:
         with open(args.save, "w") as f:
-            json.dump(
-                {"zero_shot": zero.tolist(), "one_shot": result["nuggets_one_shot"], "flaw": list(subset["flaw"])}, f
-            )
+            json.dump({"zero_shot": zero.tolist(), "one_shot": result["nuggets_one_shot"], "flaw": subset_flaws}, f)
         print(f"scores written to {args.save}")
 
 
