@@ -11,13 +11,16 @@ import numpy as np
 
 from .data import load_default_task_set
 from .formatting import TEMPLATES, Example, examples_from_batch, examples_from_rows, resolve_columns
+from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, GateSettings, join_flags, row_flags
 from .prospector import Prospector, load_prospector
-from .scoring import ScoringEngine, SegmentEncoder, TruncationLimits, golden_from_scores
+from .scoring import ScoringEngine, SegmentEncoder, TruncationLimits, golden_from_scores, signals_from_log_probs
 from .selection import GAIN_COLUMN, SCORE_COLUMN
 
 logger = logging.getLogger(__name__)
 
 ONE_SHOT_COLUMN = "nuggets_one_shot"
+#: The columns a scorer adds, in order (plus `nuggets_one_shot` with `return_scores=True`).
+OUTPUT_COLUMNS = (SCORE_COLUMN, GAIN_COLUMN, ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN)
 
 
 class GoldenScorer:
@@ -26,6 +29,19 @@ class GoldenScorer:
     For each candidate example the prospector reads it as a one-shot demonstration before every task of the
     predefined task set. The golden score is the fraction of tasks whose answer log-likelihood rises above its
     zero-shot value (strictly); `nuggets_gain` is the mean rise, which breaks ties in `select_top`.
+
+    In the same pass it reads two signals of the row itself, and the gates they feed:
+
+    - `nuggets_alignment`: the mean log-likelihood of the row's answer after its own prompt, minus the same after the
+      template's bare response cue (``Response:\n``, or the chat template's assistant header): the log of 1/IFD.
+      Above 0 the instruction helps predict the answer; at or below 0 the answer does not belong to its question.
+    - `nuggets_completeness`: the log-probability of the template's end of an answer (the first token of the
+      demonstration separator, or the chat template's end-of-turn token) right after the answer. A cut-off answer
+      makes it low.
+    - `nuggets_flags`: the gates the row fails (`empty`, `placeholder`, `unaligned`, `unfinished`), joined by commas;
+      `""` when it passes. `select_top` and every other selection keep flagged rows out of the top.
+
+    Both signals are NaN for an empty answer; the completeness is NaN when the answer was cut by `max_answer_tokens`.
 
     The scorer loads the model and computes the zero-shot scores once, on the first batch, and never per batch. It
     pickles as its settings (the model as its load recipe when it came from `load_prospector`), so `datasets`
@@ -47,6 +63,8 @@ class GoldenScorer:
             scores (the zero-shot scores are `scorer.zero_shot_scores`).
         max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
         device (`str`, *optional*): Device for a prospector loaded by name.
+        gate_settings (`GateSettings`, *optional*): Thresholds and placeholder list of the gates that write
+            `nuggets_flags` (see `hf_nuggets.gates`); the documented defaults when omitted.
 
     Example:
 
@@ -58,7 +76,7 @@ class GoldenScorer:
     ...     {"instruction": "Add 2 and 2.", "input": "", "output": "4"}])
     >>> scored = ds.map(scorer, batched=True, batch_size=16)
     >>> sorted(set(scored.column_names) - set(ds.column_names))
-    ['golden_score', 'nuggets_gain']
+    ['golden_score', 'nuggets_alignment', 'nuggets_completeness', 'nuggets_flags', 'nuggets_gain']
     ```
     """
 
@@ -74,6 +92,7 @@ class GoldenScorer:
         return_scores: bool = False,
         max_batch_tokens: int = 4096,
         device: str | None = None,
+        gate_settings: GateSettings | None = None,
     ):
         if template not in TEMPLATES:
             raise ValueError(f"`template` must be one of {TEMPLATES}, got {template!r}.")
@@ -96,9 +115,12 @@ class GoldenScorer:
         self.return_scores = return_scores
         self.max_batch_tokens = max_batch_tokens
         self.device = device
+        if gate_settings is not None and not isinstance(gate_settings, GateSettings):
+            raise TypeError(f"`gate_settings` must be a `GateSettings`, got {type(gate_settings).__name__}.")
+        self.gate_settings = gate_settings or GateSettings()
         self._state: dict[str, Any] | None = None
         self._loaded: Prospector | None = None
-        self.stats = {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0}
+        self.stats = _fresh_stats()
 
     @property
     def tasks(self) -> list[Example]:
@@ -108,7 +130,17 @@ class GoldenScorer:
         return self._tasks
 
     # -- pickling: settings only, never loaded models or computed caches ---------------------------------------
-    _SETTINGS = ("prospector", "tasks", "columns", "template", "limits", "return_scores", "max_batch_tokens", "device")
+    _SETTINGS = (
+        "prospector",
+        "tasks",
+        "columns",
+        "template",
+        "limits",
+        "return_scores",
+        "max_batch_tokens",
+        "device",
+        "gate_settings",
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._SETTINGS}
@@ -118,7 +150,7 @@ class GoldenScorer:
         self._tasks, self._num_tasks = state.pop("tasks"), None
         self.__dict__.update(state)
         self._state, self._loaded = None, None
-        self.stats = {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0}
+        self.stats = _fresh_stats()
 
     def with_options(self, **options: Any) -> GoldenScorer:
         """A new scorer with some settings changed, e.g. ``golden_score.with_options(task_set=tasks)``.
@@ -187,12 +219,15 @@ class GoldenScorer:
         """Score examples directly.
 
         Returns:
-            `dict`: `golden_score` `(n,)`, `nuggets_gain` `(n,)`, `one_shot` `(n, m)`, `demo_truncated` `(n,)`.
+            `dict`: `golden_score` `(n,)`, `nuggets_gain` `(n,)`, `one_shot` `(n, m)`, `demo_truncated` `(n,)`,
+            `alignment` `(n,)`, `completeness` `(n,)` and `flags` (a list of comma-joined gate names).
         """
         state = self._setup()
         encoder, engine = state["encoder"], state["engine"]
         one_shot = np.empty((len(examples), len(self.tasks)), dtype=np.float64)
         truncated = np.zeros(len(examples), dtype=bool)
+        signals = [encoder.encode_signals(example) for example in examples]
+        conditional: list[np.ndarray | None] = [None] * len(examples)
         seen: dict[tuple[int, ...], int] = {}
         for i, example in enumerate(examples):
             ids, truncated[i] = encoder.encode_demo(example)
@@ -200,9 +235,17 @@ class GoldenScorer:
             if key in seen:  # identical demonstrations are scored once
                 one_shot[i] = one_shot[seen[key]]
                 self.stats["duplicates_reused"] += 1
+                continue
+            seen[key] = i
+            sig = signals[i]
+            if sig is not None and tuple(ids[: len(sig.conditional)]) == sig.conditional:
+                # The demonstration starts with the signal sequence: its own forward gives the signals too.
+                kv, conditional[i] = engine.prefix_cache_and_log_probs(ids, sig.conditional_start)
+                self.stats["signals_from_demo_forward"] += 1
             else:
-                one_shot[i] = engine.score(ids)
-                seen[key] = i
+                kv = engine.prefix_cache(ids)
+            one_shot[i] = engine.score_with_cache(kv, len(ids))
+        alignment, completeness = self._signals(engine, signals, conditional, seen)
         if truncated.any():
             logger.warning(
                 "%d demonstration(s) truncated to %d tokens.", int(truncated.sum()), self.limits.max_demo_tokens
@@ -210,7 +253,41 @@ class GoldenScorer:
         self.stats["candidates"] += len(examples)
         self.stats["demos_truncated"] += int(truncated.sum())
         golden, gain = golden_from_scores(one_shot, state["s_zero"])
-        return {"golden_score": golden, "nuggets_gain": gain, "one_shot": one_shot, "demo_truncated": truncated}
+        flags = [
+            join_flags(row_flags(example.output, a, c, self.gate_settings))
+            for example, a, c in zip(examples, alignment, completeness, strict=True)
+        ]
+        return {
+            "golden_score": golden,
+            "nuggets_gain": gain,
+            "one_shot": one_shot,
+            "demo_truncated": truncated,
+            "alignment": alignment,
+            "completeness": completeness,
+            "flags": flags,
+        }
+
+    def _signals(self, engine, signals, conditional, seen) -> tuple[np.ndarray, np.ndarray]:
+        """Alignment and completeness per row: the missing forwards batched, duplicates read once."""
+        first = {}  # a row's signal sequences -> the first row that has them
+        for i, sig in enumerate(signals):
+            if sig is not None:
+                first.setdefault(sig, i)
+        unique = sorted(first.values())
+        todo = [i for i in unique if conditional[i] is None]
+        sequences = [list(signals[i].conditional) for i in todo] + [list(signals[i].bare) for i in unique]
+        starts = [signals[i].conditional_start for i in todo] + [signals[i].bare_start for i in unique]
+        values = engine.sequence_log_probs(sequences, starts) if sequences else []
+        for i, lp in zip(todo, values[: len(todo)], strict=True):
+            conditional[i] = lp
+        bare = dict(zip(unique, values[len(todo) :], strict=True))
+        alignment = np.full(len(signals), np.nan)
+        completeness = np.full(len(signals), np.nan)
+        for i, sig in enumerate(signals):
+            if sig is not None:
+                j = first[sig]
+                alignment[i], completeness[i] = signals_from_log_probs(conditional[j], bare[j], sig)
+        return alignment, completeness
 
     def __call__(self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None) -> dict[str, list]:
         """Score a batch (`datasets.map(..., batched=True)`), returning the new columns only.
@@ -227,10 +304,16 @@ class GoldenScorer:
         mapping = resolve_columns(list(batch.keys()), self.columns)
         examples = examples_from_batch(batch, mapping, indices)
         if not examples:
-            out = {SCORE_COLUMN: [], GAIN_COLUMN: []}
+            out = {name: [] for name in OUTPUT_COLUMNS}
             return {**out, ONE_SHOT_COLUMN: []} if self.return_scores else out
         result = self.score_examples(examples)
-        out = {SCORE_COLUMN: result["golden_score"].tolist(), GAIN_COLUMN: result["nuggets_gain"].tolist()}
+        out = {
+            SCORE_COLUMN: result["golden_score"].tolist(),
+            GAIN_COLUMN: result["nuggets_gain"].tolist(),
+            ALIGNMENT_COLUMN: result["alignment"].tolist(),
+            COMPLETENESS_COLUMN: result["completeness"].tolist(),
+            FLAGS_COLUMN: result["flags"],
+        }
         if self.return_scores:
             out[ONE_SHOT_COLUMN] = result["one_shot"].tolist()
         return out
@@ -241,6 +324,10 @@ class GoldenScorer:
             f"GoldenScorer(prospector={prospector or 'embedded SmolLM2-135M-Instruct'!r}, tasks={len(self.tasks)}, "
             f"template={self.template!r}, limits={self.limits})"
         )
+
+
+def _fresh_stats() -> dict[str, int]:
+    return {"candidates": 0, "demos_truncated": 0, "duplicates_reused": 0, "signals_from_demo_forward": 0}
 
 
 def _task_examples(task_set: Any, num_tasks: int | None) -> list[Example]:

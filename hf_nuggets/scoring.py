@@ -20,6 +20,10 @@ from .formatting import Example, render_demonstration, render_prompt
 
 logger = logging.getLogger(__name__)
 
+#: What the NUGGETS template writes right before an answer, without the instruction: the bare cue of
+#: `nuggets_alignment`'s unconditional side.
+RESPONSE_CUE = "Response:\n"
+
 
 @dataclass(frozen=True)
 class TruncationLimits:
@@ -52,6 +56,28 @@ class EncodedTask:
     answer_ids: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class SignalSequences:
+    """The token ids a candidate's alignment and completeness signals are read from.
+
+    `conditional` is ``[BOS] + prompt + answer`` followed by the template's end-of-answer token (unless the answer was
+    cut by `max_answer_tokens`, when the end is not in view); `bare` is ``[BOS] + response cue + answer``. Answer
+    tokens start at `conditional_start` and `bare_start`.
+    """
+
+    conditional: tuple[int, ...]
+    conditional_start: int
+    bare: tuple[int, ...]
+    bare_start: int
+    answer_length: int
+    answer_cut: bool
+
+    @property
+    def has_end(self) -> bool:
+        """Whether `conditional` ends with the end-of-answer token (the answer was not cut)."""
+        return not self.answer_cut
+
+
 class SegmentEncoder:
     """Tokenizes demonstrations and tasks segment by segment, applying the truncation limits.
 
@@ -69,9 +95,62 @@ class SegmentEncoder:
         if bos is None:
             raise ValueError("The tokenizer defines neither a BOS nor an EOS token; one is needed to start sequences.")
         self.bos_id = int(bos)
+        self._parts: tuple[list[int], int] | None = None
 
     def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _template_parts(self) -> tuple[list[int], int]:
+        """The response cue's ids and the end-of-answer token id of the template, found once from a probe example.
+
+        The cue is what the template writes right before an answer when the instruction is left out: ``Response:\n``
+        for the NUGGETS template; the assistant header (the generation prompt) for a chat template. The end of an
+        answer is the first token of what the template writes right after one: the demonstration separator's first
+        token for the NUGGETS template, the end-of-turn token for a chat template.
+        """
+        if self._parts is None:
+            probe = Example("Probe instruction.", "", "Probe answer.")
+            prompt = render_prompt(probe, self.template, self.tokenizer)
+            demo = render_demonstration(probe, self.template, self.tokenizer)
+            if not demo.startswith(prompt + probe.output):
+                raise ValueError(
+                    f"The {self.template!r} template does not write a demonstration as its prompt followed by the "
+                    "answer, so the end of an answer cannot be found for `nuggets_completeness`."
+                )
+            end = self._ids(demo[len(prompt) + len(probe.output) :])
+            if self.template == "alpaca":
+                cue = RESPONSE_CUE
+            else:
+                user = [{"role": "user", "content": probe.instruction}]
+                bare = self.tokenizer.apply_chat_template(user, tokenize=False)
+                cue = prompt[len(bare) :] if prompt.startswith(bare) and len(prompt) > len(bare) else ""
+            if not end:
+                raise ValueError(f"The {self.template!r} template writes nothing after an answer to read its end from.")
+            self._parts = (self._ids(cue), end[0])
+        return self._parts
+
+    def encode_signals(self, example: Example) -> SignalSequences | None:
+        """The sequences of `nuggets_alignment` and `nuggets_completeness`, or `None` for an answer with no tokens.
+
+        The prompt keeps its last `max_prompt_tokens` tokens and the answer its first `max_answer_tokens`, as for a
+        task; an answer cut that way has no end in view (`answer_cut`).
+        """
+        answer = self._ids(example.output)
+        if not answer:
+            return None
+        cue, end = self._template_parts()
+        prompt = self._ids(render_prompt(example, self.template, self.tokenizer))[-self.limits.max_prompt_tokens :]
+        answer_cut = len(answer) > self.limits.max_answer_tokens
+        answer = answer[: self.limits.max_answer_tokens]
+        conditional = [self.bos_id, *prompt, *answer] + ([] if answer_cut else [end])
+        return SignalSequences(
+            conditional=tuple(conditional),
+            conditional_start=1 + len(prompt),
+            bare=(self.bos_id, *cue, *answer),
+            bare_start=1 + len(cue),
+            answer_length=len(answer),
+            answer_cut=answer_cut,
+        )
 
     def encode_demo(self, example: Example) -> tuple[list[int], bool]:
         """Return ``[BOS] + demonstration`` ids and whether the demonstration was truncated."""
@@ -156,6 +235,7 @@ class ScoringEngine:
             raise ValueError("`task_set` is empty: it needs at least one task.")
         self.model = model
         self.tasks = tasks
+        self.max_batch_tokens = max_batch_tokens
         self.batches = plan_batches(tasks, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
         self.decoder = model.get_decoder()
         self._cache_keyword = cache_keyword(self.decoder)
@@ -194,12 +274,88 @@ class ScoringEngine:
             "counts": counts.to(self.device),
         }
 
+    def _log_probs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of `targets` from the hidden states that predict them (vocabulary projection here only)."""
+        logits = self.head(hidden).float()
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        return logits.log_softmax(-1).gather(1, targets[:, None])[:, 0]
+
     @torch.inference_mode()
     def prefix_cache(self, prefix_ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Run the prefix once and return its key/value tensors per layer (batch size 1)."""
+        return self.prefix_cache_and_log_probs(prefix_ids, None)[0]
+
+    @torch.inference_mode()
+    def prefix_cache_and_log_probs(
+        self, prefix_ids: list[int], score_from: int | None
+    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], np.ndarray | None]:
+        """Run the prefix once: its key/value tensors, and the log-probabilities of its own tokens from `score_from`.
+
+        Args:
+            prefix_ids (`list[int]`): The prefix, starting with BOS.
+            score_from (`int` or `None`): The first position whose token is scored (at least 1); `None` scores none.
+
+        Returns:
+            `tuple`: The key/value tensors per layer, and a float64 array of ``log p(prefix_ids[t] | prefix_ids[:t])``
+            for ``t >= score_from`` (or `None`).
+        """
         ids = torch.tensor([prefix_ids], dtype=torch.long, device=self.device)
         out = self.decoder(input_ids=ids, use_cache=True)
-        return [(layer.keys, layer.values) for layer in returned_cache(out).layers]
+        kv = [(layer.keys, layer.values) for layer in returned_cache(out).layers]
+        if score_from is None:
+            return kv, None
+        if not 1 <= score_from <= len(prefix_ids):
+            raise ValueError(f"`score_from` must be in [1, {len(prefix_ids)}], got {score_from}.")
+        hidden = out.last_hidden_state[0, score_from - 1 : len(prefix_ids) - 1]
+        return kv, self._log_probs(hidden, ids[0, score_from:]).double().cpu().numpy()
+
+    @torch.inference_mode()
+    def sequence_log_probs(self, sequences: list[list[int]], starts: list[int]) -> list[np.ndarray]:
+        """``log p(seq[t] | seq[:t])`` for ``t >= start`` of each sequence, in batches of similar length.
+
+        Sequences are right-padded within a batch of at most `max_batch_tokens` padded tokens, so no position sees
+        padding.
+
+        Args:
+            sequences (`list[list[int]]`): Token ids, each starting with BOS.
+            starts (`list[int]`): Per sequence, the first scored position (at least 1).
+
+        Returns:
+            `list[np.ndarray]`: float64 arrays, in the order of `sequences`.
+        """
+        out: list[np.ndarray | None] = [None] * len(sequences)
+        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and (len(batches[-1]) + 1) * len(sequences[batches[-1][0]]) <= self.max_batch_tokens:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        for batch in batches:
+            width = len(sequences[batch[0]])
+            ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            rows, cols = [], []
+            for b, i in enumerate(batch):
+                seq, start = sequences[i], starts[i]
+                if not 1 <= start <= len(seq):
+                    raise ValueError(f"`starts[{i}]` must be in [1, {len(seq)}], got {start}.")
+                ids[b, : len(seq)] = torch.tensor(seq)
+                mask[b, : len(seq)] = 1
+                rows.extend([b] * (len(seq) - start))
+                cols.extend(range(start - 1, len(seq) - 1))
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            rows_t = torch.tensor(rows, dtype=torch.long, device=self.device)
+            cols_t = torch.tensor(cols, dtype=torch.long, device=self.device)
+            hidden = self.decoder(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            values = self._log_probs(hidden[rows_t, cols_t], ids[rows_t, cols_t + 1]).double().cpu().numpy()
+            offset = 0
+            for i in batch:
+                n = len(sequences[i]) - starts[i]
+                out[i] = values[offset : offset + n]
+                offset += n
+        return out  # type: ignore[return-value]
 
     @torch.inference_mode()
     def score(self, prefix_ids: list[int]) -> np.ndarray:
@@ -238,13 +394,31 @@ class ScoringEngine:
                 use_cache=True,
                 **{self._cache_keyword: cache},
             ).last_hidden_state
-            logits = self.head(hidden[prep["rows"], prep["cols"]]).float()
-            if self.softcap:
-                logits = torch.tanh(logits / self.softcap) * self.softcap
-            token_lp = logits.log_softmax(-1).gather(1, prep["targets"][:, None])[:, 0]
+            token_lp = self._log_probs(hidden[prep["rows"], prep["cols"]], prep["targets"])
             sums = torch.zeros(size, dtype=torch.float32, device=self.device).index_add_(0, prep["owner"], token_lp)
             out[batch] = (sums / prep["counts"]).double().cpu().numpy()
         return out
+
+
+def signals_from_log_probs(
+    conditional: np.ndarray, bare: np.ndarray, sequences: SignalSequences
+) -> tuple[float, float]:
+    """`nuggets_alignment` and `nuggets_completeness` from the log-probabilities of a candidate's signal sequences.
+
+    Args:
+        conditional (`np.ndarray`): Log-probabilities of `sequences.conditional` from `conditional_start` on: the
+            answer tokens, then (unless the answer was cut) the end-of-answer token.
+        bare (`np.ndarray`): Log-probabilities of the answer tokens of `sequences.bare`.
+        sequences (`SignalSequences`): The sequences.
+
+    Returns:
+        `tuple[float, float]`: The alignment (mean answer log-likelihood after the prompt minus after the bare cue,
+        the log of 1/IFD) and the completeness (the end token's log-probability; NaN when the answer was cut).
+    """
+    n = sequences.answer_length
+    alignment = float(np.mean(conditional[:n]) - np.mean(bare))
+    completeness = float(conditional[n]) if sequences.has_end else float("nan")
+    return alignment, completeness
 
 
 def golden_indicators(s_one: np.ndarray, s_zero: np.ndarray) -> np.ndarray:

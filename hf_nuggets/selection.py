@@ -1,11 +1,23 @@
-"""Selecting the nuggets: the top (or bottom) n% of a scored dataset."""
+"""Selecting the nuggets: the one place rows are ranked, and the top (or bottom) n% of a scored dataset.
+
+Rows rank by golden score, then by `nuggets_gain`, then by row order; rows that a chosen gate flags (see
+`hf_nuggets.gates`) rank after every other row, so they are never in a top n% and come first among the worst. Every
+path that chooses rows (`select_top`, `filter_for_training` and the callback, the CLI's `--top`, sharded and streaming
+runs, the Space, cards and the Hub export) calls `rank_order` or `top_indices` here.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from .gates import FLAGS_COLUMN, check_gates, gated_mask
+
+logger = logging.getLogger(__name__)
 
 SCORE_COLUMN = "golden_score"
 GAIN_COLUMN = "nuggets_gain"
@@ -23,20 +35,76 @@ def n_selected(n_rows: int, percent: float) -> int:
     return max(1, min(n_rows, math.floor(n_rows * percent / 100 + 0.5)))
 
 
-def rank_order(scores: Any, gains: Any | None = None) -> np.ndarray:
-    """Row indices from best to worst: golden score descending, then gain descending, then row index.
+def rank_order(scores: Any, gains: Any | None = None, gated: Any | None = None) -> np.ndarray:
+    """Row indices from best to worst: ungated rows first, then golden score, gain, and row index.
+
+    Args:
+        scores (`list[float]`): Golden scores.
+        gains (`list[float]`, *optional*): Mean gains, the first tie-breaker.
+        gated (`list[bool]`, *optional*): Rows a gate keeps out of selection (see `gated_mask`); they rank last.
+
+    Returns:
+        `np.ndarray`: Row indices, best first.
 
     Example:
 
     ```python
     >>> rank_order([0.5, 1.0, 0.5], [0.1, 0.0, 0.3]).tolist()
     [1, 2, 0]
+    >>> rank_order([0.5, 1.0, 0.5], [0.1, 0.0, 0.3], gated=[False, True, False]).tolist()
+    [2, 0, 1]
     ```
     """
     scores = np.asarray(scores, dtype=np.float64)
     gains = np.zeros_like(scores) if gains is None else np.asarray(gains, dtype=np.float64)
+    gated = np.zeros(scores.shape, dtype=bool) if gated is None else np.asarray(gated, dtype=bool)
     # np.lexsort sorts by the last key first and is stable, so equal keys keep row order.
-    return np.lexsort((-gains, -scores))
+    return np.lexsort((-gains, -scores, gated))
+
+
+def top_indices(
+    scores: Any, gains: Any | None = None, gated: Any | None = None, *, percent: float, bottom: bool = False
+) -> np.ndarray:
+    """The rows of the top (or bottom) `percent`%: the count is `n_selected` of all rows.
+
+    A gated row is never in a top: when fewer ungated rows remain than the count, the top is the ungated rows. The
+    bottom lists gated rows first, worst first.
+
+    Example:
+
+    ```python
+    >>> top_indices([0.9, 0.1, 0.5, 0.7], gated=[True, False, False, False], percent=50).tolist()
+    [3, 2]
+    >>> top_indices([0.9, 0.1, 0.5, 0.7], gated=[True, False, False, False], percent=50, bottom=True).tolist()
+    [0, 1]
+    ```
+    """
+    order = rank_order(scores, gains, gated)
+    k = n_selected(len(order), check_percent(percent))
+    if bottom:
+        return order[::-1][:k]
+    if gated is not None:
+        k = min(k, len(order) - int(np.count_nonzero(gated)))
+    return order[:k]
+
+
+def dataset_gated(dataset: Any, gates: str | Sequence[str] | None = "all") -> np.ndarray | None:
+    """The gated-row mask of a scored dataset for `gates`, or `None` when no gate applies.
+
+    `gates="all"` (the default everywhere) applies every gate recorded in the `nuggets_flags` column, and nothing when
+    the column is missing (data scored before gates existed). Naming gates explicitly needs the column.
+    """
+    names = check_gates(gates)
+    if not names:
+        return None
+    if FLAGS_COLUMN not in dataset.column_names:
+        if gates != "all":
+            raise KeyError(
+                f"`gates`={list(names)} needs the `{FLAGS_COLUMN}` column, which this dataset lacks; score it again "
+                "with `GoldenScorer`, or pass `gates=None`."
+            )
+        return None
+    return gated_mask(dataset[FLAGS_COLUMN], names)
 
 
 def select_top(
@@ -46,8 +114,11 @@ def select_top(
     bottom: bool = False,
     score_column: str = SCORE_COLUMN,
     gain_column: str | None = GAIN_COLUMN,
+    gates: str | Sequence[str] | None = "all",
 ):
     """Keep the top `percent`% of a scored dataset by golden score, ties broken by `nuggets_gain`.
+
+    Rows flagged by a chosen gate (the `nuggets_flags` column) are never selected, and come first with `bottom=True`.
 
     Args:
         dataset (`datasets.Dataset`): A dataset with a `golden_score` column (see `GoldenScorer`).
@@ -57,9 +128,13 @@ def select_top(
         score_column (`str`, *optional*, defaults to `"golden_score"`): The score column.
         gain_column (`str`, *optional*, defaults to `"nuggets_gain"`): Tie-breaking column; `None` to skip.
             Remaining ties keep the original row order.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates that keep rows out: `"all"` for
+            every gate recorded in `nuggets_flags`, a list of names from `GATE_NAMES`, or `None` to rank by golden
+            score alone (the selection of hf-nuggets before gates).
 
     Returns:
-        `datasets.Dataset`: The selected rows, best first (worst first with `bottom=True`).
+        `datasets.Dataset`: The selected rows, best first (worst first with `bottom=True`). It can hold fewer rows than
+        the percentage when gates leave fewer rows.
 
     Example:
 
@@ -84,7 +159,10 @@ def select_top(
         raise ValueError("The dataset is empty: there is nothing to select.")
     scores = np.asarray(dataset[score_column], dtype=np.float64)
     gains = np.asarray(dataset[gain_column], dtype=np.float64) if gain_column and gain_column in columns else None
-    order = rank_order(scores, gains)
-    if bottom:
-        order = order[::-1]
-    return dataset.select(order[: n_selected(len(dataset), percent)].tolist())
+    gated = dataset_gated(dataset, gates)
+    chosen = top_indices(scores, gains, gated, percent=percent, bottom=bottom)
+    if not bottom and gated is not None and len(chosen) < n_selected(len(dataset), percent):
+        logger.warning(
+            "Gates leave %d of %d rows: the top %s%% holds %d rows.", len(chosen), len(dataset), percent, len(chosen)
+        )
+    return dataset.select(chosen.tolist())

@@ -1,0 +1,229 @@
+"""Sanity gates: named rules that keep a row out of any top-n%, whatever its golden score.
+
+A golden score measures how much a row helps the prospector as a demonstration, not whether its answer belongs to its
+question or is finished. The gates catch what it misses, from the row's text and from two signals the scorer reads
+in the same pass (`nuggets_alignment` and `nuggets_completeness`, see `GoldenScorer`):
+
+- `empty`: the answer is blank after stripping;
+- `placeholder`: the whole answer is one of `PLACEHOLDERS`, compared case-insensitively after stripping;
+- `unaligned`: `nuggets_alignment` is at or below `alignment_threshold` (the instruction does not help predict the
+  answer: the answer does not belong to its question);
+- `unfinished`: `nuggets_completeness` is below `completeness_threshold` (the prospector does not expect the answer
+  to end where it ends: it was cut off).
+
+A row's gates are written to the `nuggets_flags` column as gate names joined by commas (`""` when none fire), so a
+scored dataset keeps the diagnosis. Selection (`hf_nuggets.selection`) reads that column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FLAGS_COLUMN = "nuggets_flags"
+ALIGNMENT_COLUMN = "nuggets_alignment"
+COMPLETENESS_COLUMN = "nuggets_completeness"
+
+#: The gates, in the order flags are written.
+GATE_NAMES = ("empty", "placeholder", "unaligned", "unfinished")
+
+#: Whole answers that stand for "no answer" (compared lower-cased, after stripping): the Alpaca data's
+#: `<nooutput>`, and the fillers that data exports and annotation tools write for a missing value.
+PLACEHOLDERS = (
+    "<nooutput>",
+    "<no output>",
+    "no output",
+    "<noinput>",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "nan",
+    "-",
+    "--",
+    "...",
+    "tbd",
+    "todo",
+    "[deleted]",
+    "[removed]",
+)
+
+#: `nuggets_alignment` at or below this gates a row as `unaligned`. 0 is IFD = 1, where Cherry-LLM and Superfiltering
+#: drop a pair; our prompt side also carries the template's "Instruction:" frame, which lifts any answer a little, so
+#: the threshold is the loosest multiple of 0.1 nats that gates no intact answer of the shipped task set
+#: (`benchmarks/calibrate_gates.py`; the README gives the measurement).
+ALIGNMENT_THRESHOLD = 0.1
+
+#: `nuggets_completeness` below this gates a row as `unfinished`: the prospector gives the end of the answer less than
+#: a 1 in 10,000 chance right after it. The loosest power of ten that gates no intact answer of the shipped task set
+#: (`benchmarks/calibrate_gates.py`).
+COMPLETENESS_THRESHOLD = math.log(1e-4)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """Thresholds and the placeholder list the gates use.
+
+    Args:
+        alignment_threshold (`float`, *optional*, defaults to `0.1`): `unaligned` when `nuggets_alignment` is at or
+            below it.
+        completeness_threshold (`float`, *optional*, defaults to `log(1e-4)`): `unfinished` when
+            `nuggets_completeness` is below it.
+        placeholders (`tuple[str, ...]`, *optional*, defaults to `PLACEHOLDERS`): Whole answers that count as no
+            answer, compared lower-cased after stripping.
+    """
+
+    alignment_threshold: float = ALIGNMENT_THRESHOLD
+    completeness_threshold: float = COMPLETENESS_THRESHOLD
+    placeholders: tuple[str, ...] = PLACEHOLDERS
+
+    def __post_init__(self):
+        for name in ("alignment_threshold", "completeness_threshold"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+                raise ValueError(f"`{name}` must be a number, got {value!r}.")
+        object.__setattr__(self, "placeholders", tuple(p.strip().lower() for p in self.placeholders))
+
+
+def row_flags(
+    output: str, alignment: float, completeness: float, settings: GateSettings | None = None
+) -> tuple[str, ...]:
+    """The gates a row fails, in `GATE_NAMES` order.
+
+    A signal that is NaN (an empty answer has none; a completeness is unknown when the answer was cut by
+    `max_answer_tokens`) fires no gate.
+
+    Args:
+        output (`str`): The row's answer.
+        alignment (`float`): Its `nuggets_alignment`.
+        completeness (`float`): Its `nuggets_completeness`.
+        settings (`GateSettings`, *optional*): Thresholds and placeholders; the defaults when omitted.
+
+    Returns:
+        `tuple[str, ...]`: The names of the gates that fire.
+
+    Example:
+
+    ```python
+    >>> row_flags("  N/A ", float("nan"), float("nan"))
+    ('placeholder',)
+    >>> row_flags("Paris is the capital of France.", -0.2, -12.0)
+    ('unaligned', 'unfinished')
+    >>> row_flags("Paris.", 0.8, -0.1)
+    ()
+    ```
+    """
+    settings = settings or GateSettings()
+    text = output.strip()
+    flags = []
+    if not text:
+        flags.append("empty")
+    elif text.lower() in settings.placeholders:
+        flags.append("placeholder")
+    if alignment <= settings.alignment_threshold:  # False for NaN
+        flags.append("unaligned")
+    if completeness < settings.completeness_threshold:
+        flags.append("unfinished")
+    return tuple(flags)
+
+
+def join_flags(flags: Iterable[str]) -> str:
+    """The `nuggets_flags` value of a row: gate names joined by commas, `""` when none fire."""
+    return ",".join(flags)
+
+
+def split_flags(value: Any) -> tuple[str, ...]:
+    """The gate names of a `nuggets_flags` value (a comma-joined string, or a list)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(name for name in value.split(",") if name)
+    return tuple(value)
+
+
+def check_gates(gates: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """Validate a `gates` argument: `None` (no gates), `"all"`, or a list of gate names.
+
+    Example:
+
+    ```python
+    >>> check_gates("all")
+    ('empty', 'placeholder', 'unaligned', 'unfinished')
+    >>> check_gates(["empty"])
+    ('empty',)
+    ```
+    """
+    if gates is None:
+        return None
+    if isinstance(gates, str):
+        gates = GATE_NAMES if gates == "all" else [name.strip() for name in gates.split(",") if name.strip()]
+    names = tuple(gates)
+    unknown = [name for name in names if name not in GATE_NAMES]
+    if unknown:
+        raise ValueError(f"Unknown gate(s) {unknown} in `gates`; the gates are {list(GATE_NAMES)} (or 'all').")
+    return tuple(name for name in GATE_NAMES if name in names)
+
+
+def gated_mask(flags: Sequence[Any], gates: str | Sequence[str] | None = "all") -> np.ndarray:
+    """Which rows the chosen `gates` keep out of a selection, from a `nuggets_flags` column.
+
+    Args:
+        flags (`list`): The `nuggets_flags` values.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates to apply; `None` for none.
+
+    Returns:
+        `np.ndarray`: A boolean mask, `True` for a gated row.
+
+    Example:
+
+    ```python
+    >>> gated_mask(["", "empty", "unaligned,unfinished"], ["unfinished"]).tolist()
+    [False, False, True]
+    ```
+    """
+    names = check_gates(gates)
+    if not names:
+        return np.zeros(len(flags), dtype=bool)
+    chosen = set(names)
+    return np.array([bool(chosen.intersection(split_flags(value))) for value in flags], dtype=bool)
+
+
+def flag_counts(flags: Sequence[Any], gates: str | Sequence[str] | None = "all") -> dict[str, int]:
+    """How many rows each chosen gate flags (a row can count under several gates), in `GATE_NAMES` order.
+
+    Example:
+
+    ```python
+    >>> flag_counts(["", "empty", "unaligned,unfinished", "unaligned"])
+    {'empty': 1, 'placeholder': 0, 'unaligned': 2, 'unfinished': 1}
+    ```
+    """
+    names = check_gates(gates) or ()
+    counts = dict.fromkeys(names, 0)
+    for value in flags:
+        for name in split_flags(value):
+            if name in counts:
+                counts[name] += 1
+    return counts
+
+
+def flag_line(flags: Sequence[Any], gates: str | Sequence[str] | None = "all") -> str:
+    """One line for people: how many rows were flagged, and by which gate.
+
+    Example:
+
+    ```python
+    >>> flag_line(["", "empty", "unaligned,unfinished", "placeholder"])
+    'Flagged 3 of 4 rows: empty 1, placeholder 1, unaligned 1, unfinished 1'
+    ```
+    """
+    mask = gated_mask(flags, gates)
+    counts = flag_counts(flags, gates)
+    parts = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+    if not mask.any():
+        return f"Flagged 0 of {len(flags)} rows."
+    return f"Flagged {int(mask.sum())} of {len(flags)} rows: {parts}"
