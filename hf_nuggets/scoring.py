@@ -125,7 +125,7 @@ class SegmentEncoder:
                 bare = self.tokenizer.apply_chat_template(user, tokenize=False)
                 cue = prompt[len(bare) :] if prompt.startswith(bare) and len(prompt) > len(bare) else ""
             if not end:
-                raise ValueError(f"The {self.template!r} template writes nothing after an answer to read its end from.")
+                raise ValueError(f"The {self.template!r} template writes nothing after an answer to read its end.")
             self._parts = (self._ids(cue), end[0])
         return self._parts
 
@@ -275,7 +275,7 @@ class ScoringEngine:
         }
 
     def _log_probs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Log-probabilities of `targets` from the hidden states that predict them (vocabulary projection here only)."""
+        """Log-probabilities of `targets` from the hidden states that predict them (the only vocabulary projection)."""
         logits = self.head(hidden).float()
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
