@@ -13,7 +13,14 @@ from .data import load_default_task_set
 from .formatting import TEMPLATES, Example, examples_from_batch, examples_from_rows, resolve_columns
 from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, GateSettings, join_flags, row_flags
 from .prospector import Prospector, load_prospector
-from .scoring import ScoringEngine, SegmentEncoder, TruncationLimits, golden_from_scores, signals_from_log_probs
+from .scoring import (
+    ScoringEngine,
+    SegmentEncoder,
+    TokenLogProbs,
+    TruncationLimits,
+    golden_from_scores,
+    read_signals,
+)
 from .selection import GAIN_COLUMN, SCORE_COLUMN
 
 logger = logging.getLogger(__name__)
@@ -245,7 +252,7 @@ class GoldenScorer:
             else:
                 kv = engine.prefix_cache(ids)
             one_shot[i] = engine.score_with_cache(kv, len(ids))
-        alignment, completeness = self._signals(engine, signals, conditional, seen)
+        alignment, completeness = read_signals(engine, signals, conditional)
         if truncated.any():
             logger.warning(
                 "%d demonstration(s) truncated to %d tokens.", int(truncated.sum()), self.limits.max_demo_tokens
@@ -266,28 +273,6 @@ class GoldenScorer:
             "completeness": completeness,
             "flags": flags,
         }
-
-    def _signals(self, engine, signals, conditional, seen) -> tuple[np.ndarray, np.ndarray]:
-        """Alignment and completeness per row: the missing forwards batched, duplicates read once."""
-        first = {}  # a row's signal sequences -> the first row that has them
-        for i, sig in enumerate(signals):
-            if sig is not None:
-                first.setdefault(sig, i)
-        unique = sorted(first.values())
-        todo = [i for i in unique if conditional[i] is None]
-        sequences = [list(signals[i].conditional) for i in todo] + [list(signals[i].bare) for i in unique]
-        starts = [signals[i].conditional_start for i in todo] + [signals[i].bare_start for i in unique]
-        values = engine.sequence_log_probs(sequences, starts) if sequences else []
-        for i, lp in zip(todo, values[: len(todo)], strict=True):
-            conditional[i] = lp
-        bare = dict(zip(unique, values[len(todo) :], strict=True))
-        alignment = np.full(len(signals), np.nan)
-        completeness = np.full(len(signals), np.nan)
-        for i, sig in enumerate(signals):
-            if sig is not None:
-                j = first[sig]
-                alignment[i], completeness[i] = signals_from_log_probs(conditional[j], bare[j], sig)
-        return alignment, completeness
 
     def __call__(self, batch: Mapping[str, Sequence[Any]], indices: Sequence[int] | None = None) -> dict[str, list]:
         """Score a batch (`datasets.map(..., batched=True)`), returning the new columns only.
@@ -324,6 +309,41 @@ class GoldenScorer:
             f"GoldenScorer(prospector={prospector or 'embedded SmolLM2-135M-Instruct'!r}, tasks={len(self.tasks)}, "
             f"template={self.template!r}, limits={self.limits})"
         )
+
+
+def flag_examples(
+    prospector: Prospector,
+    examples: Sequence[Example],
+    *,
+    template: str = "alpaca",
+    limits: TruncationLimits | None = None,
+    gate_settings: GateSettings | None = None,
+    max_batch_tokens: int = 4096,
+) -> dict[str, Any]:
+    """The signals and gates of rows without scoring them against tasks (two short forwards a row, batched).
+
+    The values are those `GoldenScorer` writes for the same prospector, template and limits; `refine_task_set` uses
+    this to keep gated rows out of a task set.
+
+    Args:
+        prospector (`Prospector`): The loaded prospector.
+        examples (`list[Example]`): The rows.
+        template (`str`, *optional*, defaults to `"alpaca"`): The prompt template.
+        limits (`TruncationLimits`, *optional*): Token limits.
+        gate_settings (`GateSettings`, *optional*): Thresholds and placeholders.
+        max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
+
+    Returns:
+        `dict`: `alignment` and `completeness` arrays, and `flags` (comma-joined gate names per row).
+    """
+    encoder = SegmentEncoder(prospector.tokenizer, template, limits)
+    reader = TokenLogProbs(prospector.model, max_batch_tokens=max_batch_tokens)
+    alignment, completeness = read_signals(reader, [encoder.encode_signals(e) for e in examples])
+    flags = [
+        join_flags(row_flags(e.output, a, c, gate_settings))
+        for e, a, c in zip(examples, alignment, completeness, strict=True)
+    ]
+    return {"alignment": alignment, "completeness": completeness, "flags": flags}
 
 
 def _fresh_stats() -> dict[str, int]:

@@ -218,25 +218,17 @@ def returned_cache(output: Any) -> Any:
     return cache if cache is not None else output.past_key_values
 
 
-class ScoringEngine:
-    """Mean answer log-likelihoods of a causal LM for a fixed list of tasks after any prefix.
+class TokenLogProbs:
+    """Log-probabilities of a causal LM's own tokens, with the vocabulary projected at the scored positions only.
 
     Args:
         model: A `transformers` causal LM (eval mode).
-        tasks (`list[EncodedTask]`): The encoded tasks.
         max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
-        max_batch_size (`int`, *optional*, defaults to `64`): Tasks per forward pass.
     """
 
-    def __init__(
-        self, model: Any, tasks: list[EncodedTask], *, max_batch_tokens: int = 4096, max_batch_size: int = 64
-    ):
-        if not tasks:
-            raise ValueError("`task_set` is empty: it needs at least one task.")
+    def __init__(self, model: Any, *, max_batch_tokens: int = 4096):
         self.model = model
-        self.tasks = tasks
         self.max_batch_tokens = max_batch_tokens
-        self.batches = plan_batches(tasks, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
         self.decoder = model.get_decoder()
         self._cache_keyword = cache_keyword(self.decoder)
         self.head = model.get_output_embeddings()
@@ -244,35 +236,6 @@ class ScoringEngine:
         self.softcap = getattr(config, "final_logit_softcapping", None)
         self.pad_id = 0
         self.device = next(model.parameters()).device
-        self._prepared = [self._prepare(batch) for batch in self.batches]
-
-    def _prepare(self, batch: list[int]) -> dict[str, torch.Tensor]:
-        """Pad a bucket once: ids, mask, and where the answer tokens and their predicting positions are."""
-        tasks = [self.tasks[j] for j in batch]
-        width = max(len(t.prompt_ids) + len(t.answer_ids) for t in tasks)
-        ids = torch.full((len(tasks), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(tasks), width), dtype=torch.long)
-        rows, cols, targets, owner = [], [], [], []
-        for b, task in enumerate(tasks):
-            seq = task.prompt_ids + task.answer_ids
-            ids[b, : len(seq)] = torch.tensor(seq)
-            mask[b, : len(seq)] = 1
-            start = len(task.prompt_ids)
-            rows.extend([b] * len(task.answer_ids))
-            cols.extend(range(start - 1, start - 1 + len(task.answer_ids)))
-            targets.extend(task.answer_ids)
-            owner.extend([b] * len(task.answer_ids))
-        counts = torch.tensor([len(t.answer_ids) for t in tasks], dtype=torch.float32)
-        as_long = {"dtype": torch.long, "device": self.device}
-        return {
-            "ids": ids.to(self.device),
-            "mask": mask.to(self.device),
-            "rows": torch.tensor(rows, **as_long),
-            "cols": torch.tensor(cols, **as_long),
-            "targets": torch.tensor(targets, **as_long),
-            "owner": torch.tensor(owner, **as_long),
-            "counts": counts.to(self.device),
-        }
 
     def _log_probs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of `targets` from the hidden states that predict them (the only vocabulary projection)."""
@@ -357,6 +320,55 @@ class ScoringEngine:
                 offset += n
         return out  # type: ignore[return-value]
 
+
+class ScoringEngine(TokenLogProbs):
+    """Mean answer log-likelihoods of a causal LM for a fixed list of tasks after any prefix.
+
+    Args:
+        model: A `transformers` causal LM (eval mode).
+        tasks (`list[EncodedTask]`): The encoded tasks.
+        max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
+        max_batch_size (`int`, *optional*, defaults to `64`): Tasks per forward pass.
+    """
+
+    def __init__(
+        self, model: Any, tasks: list[EncodedTask], *, max_batch_tokens: int = 4096, max_batch_size: int = 64
+    ):
+        if not tasks:
+            raise ValueError("`task_set` is empty: it needs at least one task.")
+        super().__init__(model, max_batch_tokens=max_batch_tokens)
+        self.tasks = tasks
+        self.batches = plan_batches(tasks, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
+        self._prepared = [self._prepare(batch) for batch in self.batches]
+
+    def _prepare(self, batch: list[int]) -> dict[str, torch.Tensor]:
+        """Pad a bucket once: ids, mask, and where the answer tokens and their predicting positions are."""
+        tasks = [self.tasks[j] for j in batch]
+        width = max(len(t.prompt_ids) + len(t.answer_ids) for t in tasks)
+        ids = torch.full((len(tasks), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(tasks), width), dtype=torch.long)
+        rows, cols, targets, owner = [], [], [], []
+        for b, task in enumerate(tasks):
+            seq = task.prompt_ids + task.answer_ids
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+            start = len(task.prompt_ids)
+            rows.extend([b] * len(task.answer_ids))
+            cols.extend(range(start - 1, start - 1 + len(task.answer_ids)))
+            targets.extend(task.answer_ids)
+            owner.extend([b] * len(task.answer_ids))
+        counts = torch.tensor([len(t.answer_ids) for t in tasks], dtype=torch.float32)
+        as_long = {"dtype": torch.long, "device": self.device}
+        return {
+            "ids": ids.to(self.device),
+            "mask": mask.to(self.device),
+            "rows": torch.tensor(rows, **as_long),
+            "cols": torch.tensor(cols, **as_long),
+            "targets": torch.tensor(targets, **as_long),
+            "owner": torch.tensor(owner, **as_long),
+            "counts": counts.to(self.device),
+        }
+
     @torch.inference_mode()
     def score(self, prefix_ids: list[int]) -> np.ndarray:
         """Mean log-likelihood of each task's answer after ``prefix_ids`` (which should start with BOS).
@@ -398,6 +410,46 @@ class ScoringEngine:
             sums = torch.zeros(size, dtype=torch.float32, device=self.device).index_add_(0, prep["owner"], token_lp)
             out[batch] = (sums / prep["counts"]).double().cpu().numpy()
         return out
+
+
+def read_signals(
+    reader: TokenLogProbs,
+    signals: list[SignalSequences | None],
+    conditional: list[np.ndarray | None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Alignment and completeness per row: the missing forwards batched, identical rows read once.
+
+    Args:
+        reader (`TokenLogProbs`): The prospector (a `ScoringEngine` is one).
+        signals (`list[SignalSequences | None]`): Per row, from `SegmentEncoder.encode_signals` (`None`: no answer).
+        conditional (`list`, *optional*): Per row, the conditional log-probabilities already read from the
+            demonstration's forward (see `prefix_cache_and_log_probs`), or `None` where they still have to be read.
+
+    Returns:
+        `tuple[np.ndarray, np.ndarray]`: `nuggets_alignment` and `nuggets_completeness`, NaN where a row has none.
+    """
+    conditional = list(conditional) if conditional is not None else [None] * len(signals)
+    first: dict[SignalSequences, int] = {}
+    for i, sig in enumerate(signals):
+        if sig is not None:
+            if sig in first and conditional[first[sig]] is None:
+                conditional[first[sig]] = conditional[i]
+            first.setdefault(sig, i)
+    unique = sorted(first.values())
+    todo = [i for i in unique if conditional[i] is None]
+    sequences = [list(signals[i].conditional) for i in todo] + [list(signals[i].bare) for i in unique]
+    starts = [signals[i].conditional_start for i in todo] + [signals[i].bare_start for i in unique]
+    values = reader.sequence_log_probs(sequences, starts) if sequences else []
+    for i, lp in zip(todo, values[: len(todo)], strict=True):
+        conditional[i] = lp
+    bare = dict(zip(unique, values[len(todo) :], strict=True))
+    alignment = np.full(len(signals), np.nan)
+    completeness = np.full(len(signals), np.nan)
+    for i, sig in enumerate(signals):
+        if sig is not None:
+            j = first[sig]
+            alignment[i], completeness[i] = signals_from_log_probs(conditional[j], bare[j], sig)
+    return alignment, completeness
 
 
 def signals_from_log_probs(

@@ -114,3 +114,14 @@ def test_signals_do_not_depend_on_the_batch(tiny_prospector, candidates, tasks):
     singles = [scored(tiny_prospector, [row], tasks, max_batch_tokens=1)[1:3] for row in candidates]
     np.testing.assert_allclose(alignment, [a[0] for a, _ in singles], atol=1e-5)
     np.testing.assert_allclose(completeness, [c[0] for _, c in singles], atol=1e-5)
+
+
+def test_flag_examples_without_tasks_equals_the_scorer(tiny_prospector, candidates, tasks):
+    """`flag_examples` gives the scorer's signals and flags without any task."""
+    from hf_nuggets.scorer import flag_examples
+
+    _, alignment, completeness, flags = scored(tiny_prospector, candidates, tasks)
+    got = flag_examples(tiny_prospector, examples_from_rows(candidates))
+    np.testing.assert_allclose(got["alignment"], alignment, atol=1e-6)
+    np.testing.assert_allclose(got["completeness"], completeness, atol=1e-6)
+    assert got["flags"] == flags
