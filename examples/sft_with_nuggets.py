@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--output_dir", default="sft-nuggets-out", help="trainer output and the kept-rows record")
     parser.add_argument("--prospector", default=None, help="prospector model (default: the embedded SmolLM2-135M)")
     parser.add_argument("--model", default=None, help="model to fine-tune (default: a copy of the prospector)")
+    parser.add_argument(
+        "--gates", default="all", help="gates that keep rows out: all, none, or names (empty,placeholder,...)"
+    )
     args = parser.parse_args(argv)
 
     from trl import SFTConfig, SFTTrainer
@@ -72,7 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
         model=model, args=config, train_dataset=data, processing_class=tokenizer, formatting_func=as_text
     )
     # The one line: filters trainer.train_dataset now, before train() builds its dataloader and schedule.
-    callback = GoldenFilterCallback(top_percent=args.top_percent, prospector=prospector, task_set=tasks)
+    gates = None if args.gates == "none" else args.gates
+    callback = GoldenFilterCallback(top_percent=args.top_percent, prospector=prospector, task_set=tasks, gates=gates)
     callback.attach(trainer)
 
     record, kept = callback.record, trainer.train_dataset
@@ -81,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"Kept {record['rows_kept']} of {record['rows_total']} rows (top {args.top_percent:g}%, golden score >= "
         f"{record['score_threshold']:.3g}); record: {args.output_dir}/nuggets_kept_rows.json"
     )
+    print(f"Rows flagged by the gates (never kept): {record['rows_gated']}")
     print(f"Flawed rows kept: {kept_flawed} of {record['rows_kept']} (of {n_flawed} flawed rows in the data)")
     for row in kept.select(range(min(3, len(kept)))):
         print(f"  kept: {row['instruction'][:60]!r} -> {row['output'][:50]!r}")

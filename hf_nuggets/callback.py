@@ -17,9 +17,10 @@ import numpy as np
 from transformers import TrainerCallback
 
 from .formatting import resolve_columns
+from .gates import FLAGS_COLUMN, check_gates
 from .prospector import Prospector
 from .scorer import GoldenScorer
-from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, n_selected, rank_order
+from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, gated_rows, n_selected, top_indices
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def _count_kept(n_rows: int, top_percent: float) -> int:
     return n_selected(n_rows, top_percent)
 
 
-def _scores_from_column(dataset: Any, score_column: str, gain_column: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _scores_from_column(dataset: Any, score_column: str, gain_column: str | None) -> tuple[Any, Any, Any]:
     scores = np.asarray(dataset[score_column], dtype=np.float64)
     bad = np.flatnonzero(~np.isfinite(scores))
     if bad.size:
@@ -72,13 +73,20 @@ def _scores_from_column(dataset: Any, score_column: str, gain_column: str | None
         gains = np.nan_to_num(np.asarray(dataset[gain_column], dtype=np.float64), nan=-np.inf)
     else:
         gains = np.zeros_like(scores)
-    return scores, gains
+    flags = list(dataset[FLAGS_COLUMN]) if FLAGS_COLUMN in dataset.column_names else None
+    return scores, gains, flags
 
 
-def _select(scores: np.ndarray, gains: np.ndarray, n_kept: int) -> tuple[list[int], float]:
-    """The kept row positions in dataset order, and the lowest kept golden score (the threshold)."""
-    best = rank_order(scores, gains)[:n_kept]
-    return sorted(int(i) for i in best), float(scores[best].min())
+def _select(
+    scores: np.ndarray, gains: np.ndarray, flags: list | None, gates: Any, top_percent: float
+) -> tuple[list[int], float, int]:
+    """The kept row positions in dataset order, the lowest kept golden score (the threshold), and the gated count."""
+    gated = gated_rows(flags, gates)
+    best = top_indices(scores, gains, gated, percent=top_percent)
+    n_gated = 0 if gated is None else int(gated.sum())
+    if best.size == 0:
+        raise ValueError(f"The gates flag all {len(scores)} rows: no row is left to train on (see `nuggets_flags`).")
+    return sorted(int(i) for i in best), float(scores[best].min()), n_gated
 
 
 def _no_text_error(what: str, column_names: list[str], score_column: str, err: Exception) -> ValueError:
@@ -116,9 +124,9 @@ class _ShardScorer:
 
 def _score_rows(
     dataset: Any, scorer: GoldenScorer, text_columns: list[str], batch_size: int, start: int, stop: int, desc: str
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], list[str]]:
     if start >= stop:
-        return [], []
+        return [], [], []
     part = dataset.select_columns(text_columns)
     if (start, stop) != (0, len(dataset)):
         part = part.select(range(start, stop))
@@ -130,7 +138,7 @@ def _score_rows(
         remove_columns=text_columns,
         desc=desc,
     )
-    return list(scored[SCORE_COLUMN]), list(scored[GAIN_COLUMN])
+    return list(scored[SCORE_COLUMN]), list(scored[GAIN_COLUMN]), list(scored[FLAGS_COLUMN])
 
 
 def _make_scorer(prospector: Any, task_set: Any, num_tasks: Any, columns: Any, template: str, scorer: Any):
@@ -176,13 +184,15 @@ def filter_for_training(
     score_column: str = SCORE_COLUMN,
     gain_column: str | None = GAIN_COLUMN,
     batch_size: int = 16,
+    gates: str | list[str] | None = "all",
 ):
     """Keep the top `top_percent`% of a training set by golden score, before any trainer is built.
 
     Scores come from the `golden_score` column when the dataset has one; otherwise the rows are scored with a
     `GoldenScorer` built from `prospector` and `task_set` (or the given `scorer`), and the score columns are added.
-    Ties are broken by `nuggets_gain`, then by row order, as in `select_top`. Unlike `select_top`, the kept rows stay
-    in dataset order, and a percentage that rounds to no row at all is an error rather than one row.
+    Ties are broken by `nuggets_gain`, then by row order, and rows flagged by a chosen gate are never kept, as in
+    `select_top`. Unlike `select_top`, the kept rows stay in dataset order, and a percentage that rounds to no row at
+    all is an error rather than one row.
 
     Args:
         dataset (`datasets.Dataset`): The training rows (a streaming `IterableDataset` cannot be measured: an error).
@@ -198,6 +208,8 @@ def filter_for_training(
         score_column (`str`, *optional*, defaults to `"golden_score"`): The score column read when present.
         gain_column (`str`, *optional*, defaults to `"nuggets_gain"`): Tie-breaking column; `None` to skip.
         batch_size (`int`, *optional*, defaults to `16`): Rows per scorer call.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates that keep rows out (see
+            `select_top`); `None` to rank by golden score alone.
 
     Returns:
         `datasets.Dataset`: The kept rows in their original order, with the score columns.
@@ -213,18 +225,26 @@ def filter_for_training(
     """
     top_percent = check_percent(top_percent, "top_percent")
     batch_size = _check_batch_size(batch_size)
+    check_gates(gates)
     scorer = _make_scorer(prospector, task_set, num_tasks, columns, template, scorer)
     n_rows = _check_dataset(dataset, "`dataset`")
-    n_kept = _count_kept(n_rows, top_percent)
+    _count_kept(n_rows, top_percent)
     if score_column not in dataset.column_names:
         _text_columns(dataset, scorer, "`dataset`", score_column)
         dataset = dataset.map(
             scorer, batched=True, batch_size=batch_size, with_indices=True, desc="Prospecting golden examples"
         )
         score_column, gain_column = SCORE_COLUMN, GAIN_COLUMN
-    scores, gains = _scores_from_column(dataset, score_column, gain_column)
-    kept, threshold = _select(scores, gains, n_kept)
-    logger.info("Kept %d of %d rows (top %g%%, golden score >= %.4g).", n_kept, n_rows, top_percent, threshold)
+    scores, gains, flags = _scores_from_column(dataset, score_column, gain_column)
+    kept, threshold, n_gated = _select(scores, gains, flags, gates, top_percent)
+    logger.info(
+        "Kept %d of %d rows (top %g%%, golden score >= %.4g; %d rows gated).",
+        len(kept),
+        n_rows,
+        top_percent,
+        threshold,
+        n_gated,
+    )
     return dataset.select(kept)
 
 
@@ -278,6 +298,8 @@ class GoldenFilterCallback(TrainerCallback):
         id_column (`str`, *optional*, defaults to `"id"`): A column whose values are recorded for the kept rows,
             when the data has it (row positions are always recorded).
         batch_size (`int`, *optional*, defaults to `16`): Rows per scorer call.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates that keep rows out (see
+            `select_top`); `None` to rank by golden score alone.
 
     Example:
 
@@ -305,8 +327,11 @@ class GoldenFilterCallback(TrainerCallback):
         gain_column: str | None = GAIN_COLUMN,
         id_column: str | None = "id",
         batch_size: int = 16,
+        gates: str | list[str] | None = "all",
     ):
         self.top_percent = check_percent(top_percent, "top_percent")
+        check_gates(gates)
+        self.gates = gates
         self.batch_size = _check_batch_size(batch_size)
         self._owns_scorer = scorer is None
         self.scorer = _make_scorer(prospector, task_set, num_tasks, columns, template, scorer)
@@ -373,13 +398,13 @@ class GoldenFilterCallback(TrainerCallback):
             logger.info("Reusing the kept rows recorded in %s (same settings, same rows).", path)
         else:
             if from_column:
-                scores, gains = _scores_from_column(dataset, self.score_column, self.gain_column)
+                scores, gains, flags = _scores_from_column(dataset, self.score_column, self.gain_column)
             else:
-                scores, gains = self._score_sharded(dataset, text_columns, trainer.accelerator)
+                scores, gains, flags = self._score_sharded(dataset, text_columns, trainer.accelerator)
             record = None
             if main:
                 try:
-                    record = self._build_record(dataset, scores, gains, n_kept, settings)
+                    record = self._build_record(dataset, scores, gains, flags, settings)
                 except Exception as err:
                     error = f"{type(err).__name__}: {err}"
             record, error = _broadcast([record, error], world)
@@ -410,10 +435,17 @@ class GoldenFilterCallback(TrainerCallback):
     # -- attach helpers --------------------------------------------------------------------------------------------
     def _settings(self, dataset: Any, n_rows: int, from_column: bool, text_columns: list[str]) -> dict[str, Any]:
         """What the selection depends on: a stored record is reused only when all of it matches."""
-        settings: dict[str, Any] = {"top_percent": self.top_percent, "rows_total": n_rows, "id_column": None}
+        gates = check_gates(self.gates)
+        settings: dict[str, Any] = {
+            "top_percent": self.top_percent,
+            "rows_total": n_rows,
+            "id_column": None,
+            "gates": list(gates) if gates else None,
+        }
         columns = list(text_columns)
         if from_column:
-            columns = [c for c in (self.score_column, self.gain_column) if c and c in dataset.column_names]
+            named = (self.score_column, self.gain_column, FLAGS_COLUMN)
+            columns = [c for c in named if c and c in dataset.column_names]
             settings["scores"] = {"column": self.score_column, "gain_column": self.gain_column}
         else:
             prospector = self.scorer.prospector
@@ -433,7 +465,7 @@ class GoldenFilterCallback(TrainerCallback):
         settings["data"] = _data_digest(dataset, columns)
         return settings
 
-    def _score_sharded(self, dataset: Any, text_columns: list[str], accelerator: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _score_sharded(self, dataset: Any, text_columns: list[str], accelerator: Any) -> tuple[Any, Any, list[str]]:
         """Each process scores a contiguous shard; the shards are gathered in order on every process."""
         world, rank, n_rows = accelerator.num_processes, accelerator.process_index, len(dataset)
         div, mod = divmod(n_rows, world)
@@ -441,7 +473,7 @@ class GoldenFilterCallback(TrainerCallback):
         stop = start + div + (rank < mod)
         desc = "Prospecting golden examples" + (f" (process {rank + 1}/{world})" if world > 1 else "")
         if world == 1:
-            scores, gains = _score_rows(dataset, self.scorer, text_columns, self.batch_size, start, stop, desc)
+            scores, gains, flags = _score_rows(dataset, self.scorer, text_columns, self.batch_size, start, stop, desc)
         else:
             try:
                 payload = (None, _score_rows(dataset, self.scorer, text_columns, self.batch_size, start, stop, desc))
@@ -453,14 +485,15 @@ class GoldenFilterCallback(TrainerCallback):
             errors = [message for message, _ in parts if message]
             if errors:
                 raise RuntimeError(f"Scoring `trainer.train_dataset` failed on {errors[0]}")
-            scores = [s for _, (shard, _) in parts for s in shard]
-            gains = [g for _, (_, shard) in parts for g in shard]
-        return np.asarray(scores, dtype=np.float64), np.asarray(gains, dtype=np.float64)
+            scores = [s for _, (shard, _, _) in parts for s in shard]
+            gains = [g for _, (_, shard, _) in parts for g in shard]
+            flags = [f for _, (_, _, shard) in parts for f in shard]
+        return np.asarray(scores, dtype=np.float64), np.asarray(gains, dtype=np.float64), flags
 
-    def _build_record(self, dataset: Any, scores: Any, gains: Any, n_kept: int, settings: Any) -> dict[str, Any]:
+    def _build_record(self, dataset: Any, scores: Any, gains: Any, flags: Any, settings: Any) -> dict[str, Any]:
         from . import __version__
 
-        kept, threshold = _select(np.asarray(scores), np.asarray(gains), n_kept)
+        kept, threshold, n_gated = _select(np.asarray(scores), np.asarray(gains), flags, self.gates, self.top_percent)
         ids = None
         if settings["id_column"]:
             ids = list(dataset.select(kept)[settings["id_column"]])
@@ -470,8 +503,9 @@ class GoldenFilterCallback(TrainerCallback):
             "settings": settings,
             "top_percent": self.top_percent,
             "rows_total": len(dataset),
-            "rows_kept": n_kept,
-            "rows_dropped": len(dataset) - n_kept,
+            "rows_kept": len(kept),
+            "rows_dropped": len(dataset) - len(kept),
+            "rows_gated": n_gated,
             "score_threshold": threshold,
             "kept_positions": kept,
             "kept_ids": ids,

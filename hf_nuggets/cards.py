@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from .diversity import diversity_report
-from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, n_selected, rank_order
+from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, flag_counts, flag_line
+from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, dataset_gated, rank_order, top_indices
 from .summary import histogram, score_quantiles
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,12 @@ COLUMN_MEANINGS = {
     "the one-shot demonstration.",
     GAIN_COLUMN: "Mean change of the tasks' answer log-likelihood (one-shot minus zero-shot); breaks score ties.",
     "nuggets_one_shot": "One-shot score of each task with this row as the demonstration.",
+    ALIGNMENT_COLUMN: "Mean log-likelihood of the row's answer after its own prompt minus after the bare response cue "
+    "(log of 1/IFD); at or below the gate's threshold the answer does not belong to its question.",
+    COMPLETENESS_COLUMN: "Log-probability of the template's end of an answer right after the answer; low when the "
+    "answer was cut off.",
+    FLAGS_COLUMN: "The sanity gates the row fails (empty, placeholder, unaligned, unfinished), comma-separated; "
+    "flagged rows are never selected.",
     "instruction": "The instruction (question or task).",
     "input": "Optional context for the instruction.",
     "output": "The answer.",
@@ -302,6 +309,7 @@ def card_context(
     diversity: bool | Mapping[str, Any] = True,
     histogram_image: str | None = HISTOGRAM_FILE,
     text_columns: Sequence[str] | None = None,
+    gates: str | Sequence[str] | None = "all",
 ) -> dict[str, Any]:
     """The variables the card template is rendered with (see `build_dataset_card` for the arguments)."""
     from . import __version__
@@ -313,8 +321,11 @@ def card_context(
     total = len(scored)
     scores = np.asarray(scored[SCORE_COLUMN], dtype=np.float64)
     gains = np.asarray(scored[GAIN_COLUMN], dtype=np.float64) if GAIN_COLUMN in scored.column_names else None
-    order = rank_order(scores, gains)
-    kept = n_selected(total, top_percent) if top_percent is not None else total
+    gated = dataset_gated(scored, gates)
+    ungated = np.flatnonzero(~gated) if gated is not None else np.arange(total)
+    order = rank_order(scores, gains, gated)
+    chosen = top_indices(scores, gains, gated, percent=top_percent) if top_percent is not None else order
+    kept = len(chosen)
     selected_config = selection_config_name(top_percent) if top_percent is not None else None
     configs = [{"name": SCORED_CONFIG, "variable": "scored", "rows": total, "default": selected_config is None}]
     configs[0]["description"] = "every row with its golden score, in the source order"
@@ -332,15 +343,20 @@ def card_context(
         }
         for name in scored.column_names
     ]
-    quantiles = [score_quantiles(scores)] + ([score_quantiles(scores[order[:kept]])] if selected_config else [])
-    bins = [
+    quantiles = [score_quantiles(scores)] + ([score_quantiles(scores[chosen])] if selected_config else [])
+    bins = [  # the rows no gate flags: flagged rows are counted apart
         {"range": f"[{lo:.1f}, {hi:.1f}{']' if hi == 1 else ')'}", "rows": c, "kept": k, "dropped": c - k}
-        for (lo, hi, c), (_, _, k) in zip(histogram(scores), histogram(scores[order[:kept]]), strict=True)
+        for (lo, hi, c), (_, _, k) in zip(histogram(scores[ungated]), histogram(scores[chosen]), strict=True)
     ]
+    flagged = None
+    if gated is not None:
+        flags = scored[FLAGS_COLUMN]
+        counts = flag_counts(flags, gates)
+        flagged = {"rows": int(gated.sum()), "line": flag_line(flags, gates), "gates": ", ".join(counts)}
     k_best = min(examples, total)
     report = diversity if isinstance(diversity, Mapping) else None
     if diversity is True:
-        report = diversity_report(scored, order[:kept] if selected_config else None, text_columns=text_columns)
+        report = diversity_report(scored, chosen if selected_config else None, text_columns=text_columns)
     return {
         "title": markdown_cell(pretty_name or (repo_id.split("/")[-1] if repo_id else "Golden-scored data"), 200),
         "repo_id": repo_id or "<namespace>/<name>",
@@ -350,7 +366,8 @@ def card_context(
         "kept": kept,
         "dropped": total - kept,
         "kept_share": f"{kept / total:.1%}",
-        "threshold": f"{scores[order[kept - 1]]:.3f}",
+        "threshold": f"{scores[chosen[-1]]:.3f}" if kept else "none",
+        "flagged": flagged,
         "scored_config": SCORED_CONFIG,
         "selected_config": selected_config,
         "histogram_image": histogram_image,
@@ -358,7 +375,10 @@ def card_context(
         "columns": columns,
         "settings": _settings(summary, task_set_description),
         "quantile_columns": ["All rows"] + ([f"Kept (`{selected_config}`)"] if selected_config else []),
-        "quantiles": [{"name": name, "cells": [f"{q[key]:.3f}" for q in quantiles]} for key, name in _QUANTILES],
+        "quantiles": [
+            {"name": name, "cells": [f"{q[key]:.3f}" if q else "none kept" for q in quantiles]}
+            for key, name in _QUANTILES
+        ],
         "histogram": bins,
         "best": _examples(scored, order[:k_best], range(1, k_best + 1)),
         "worst": _examples(scored, order[::-1][:k_best], range(total, total - k_best, -1)),
@@ -383,6 +403,7 @@ def card_metadata(
     source: str | None = None,
     pretty_name: str | None = None,
     download_sizes: Mapping[str, int] | None = None,
+    gates: str | Sequence[str] | None = "all",
 ) -> Any:
     """The card's YAML: license, task categories, size category, tags, source datasets, `dataset_info`, `configs`.
 
@@ -401,7 +422,8 @@ def card_metadata(
     if top_percent is not None:
         scores = np.asarray(scored[SCORE_COLUMN], dtype=np.float64)
         gains = np.asarray(scored[GAIN_COLUMN], dtype=np.float64) if GAIN_COLUMN in scored.column_names else None
-        parts[selection_config_name(top_percent)] = rank_order(scores, gains)[: n_selected(len(scored), top_percent)]
+        gated = dataset_gated(scored, gates)
+        parts[selection_config_name(top_percent)] = top_indices(scores, gains, gated, percent=top_percent)
     infos, configs = DatasetInfosDict(), []
     for name, indices in parts.items():
         nbytes = _arrow_nbytes(scored, indices)
@@ -450,6 +472,7 @@ def build_dataset_card(
     histogram_image: str | None = HISTOGRAM_FILE,
     download_sizes: Mapping[str, int] | None = None,
     template_path: str | os.PathLike | None = None,
+    gates: str | Sequence[str] | None = "all",
 ):
     """Build the dataset card of golden-scored data (and of its top `top_percent`%), offline.
 
@@ -485,6 +508,8 @@ def build_dataset_card(
         download_sizes (`dict[str, int]`, *optional*): Bytes of each configuration's parquet files, for
             `dataset_info`.
         template_path (`str`, *optional*): Another Jinja template (default: `card_template_path()`).
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates whose flagged rows are kept out of
+            the selection and counted apart (see `select_top`); `None` to rank by golden score alone.
 
     Returns:
         `huggingface_hub.DatasetCard`: The card; `card.save("README.md")` writes it.
@@ -519,6 +544,7 @@ def build_dataset_card(
         diversity=diversity,
         histogram_image=histogram_image,
         text_columns=text_columns,
+        gates=gates,
     )
     metadata = card_metadata(
         scored,
@@ -529,6 +555,7 @@ def build_dataset_card(
         source=source if source is not None else (summary or {}).get("source"),
         pretty_name=pretty_name,
         download_sizes=download_sizes,
+        gates=gates,
     )
     template = path.read_text(encoding="utf-8")
     try:  # a misspelled variable renders as nothing in Jinja: render strictly once to catch it

@@ -56,6 +56,7 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
         limits=config.limits(),
         return_scores=config.return_scores,
         max_batch_tokens=config.max_batch_tokens,
+        gate_settings=config.gate_settings(),
     )
     if config.sharded():
         from .scale import prospect_sharded
@@ -83,6 +84,7 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
             early_stop=early,
             source=source,
             progress=not quiet,
+            gates=config.selection_gates(),
         )
         if summary is not None and not quiet:
             shards = summary["sharding"]
@@ -102,11 +104,12 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
         batch_size=config.batch_size,
         source=source,
         progress=not quiet,
+        gates=config.selection_gates(),
     )
     if not quiet:
-        print(format_summary(summary, scored.to_dict()))
+        print(format_summary(summary, scored.to_dict(), gates=config.selection_gates()))
         if "flaw" in scored.column_names:
-            print("\n" + flaw_report(scored))
+            print("\n" + flaw_report(scored, gates=config.selection_gates()))
         print(f"\nWrote {summary['files']['parquet']}, {summary['files']['jsonl']} and {config.out}/summary.json")
     return summary
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .formatting import TEMPLATES
+from .gates import ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD, GateSettings, check_gates
 from .scoring import TruncationLimits
 from .selection import check_percent
 
@@ -31,6 +32,21 @@ class ScoreConfig:
     revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file name inside --model."})
     top: float | None = field(default=None, metadata={"help": "Also write the top N percent as selected.*."})
+    gates: str = field(
+        default="all",
+        metadata={
+            "help": "Sanity gates that keep rows out of --top (and list them first among the worst): 'all', 'none', "
+            "or names separated by commas among empty, placeholder, unaligned, unfinished."
+        },
+    )
+    alignment_threshold: float = field(
+        default=ALIGNMENT_THRESHOLD,
+        metadata={"help": "Gate `unaligned`: nuggets_alignment at or below this (log of 1/IFD, in nats)."},
+    )
+    completeness_threshold: float = field(
+        default=COMPLETENESS_THRESHOLD,
+        metadata={"help": "Gate `unfinished`: nuggets_completeness (log-probability of the answer's end) below this."},
+    )
     limit: int | None = field(default=None, metadata={"help": "Score only the first N rows."})
     max_seconds: float | None = field(
         default=None, metadata={"help": "Time budget for scoring; the rows scored by then are kept."}
@@ -106,7 +122,24 @@ class ScoreConfig:
             or self.dedup
         )
 
+    def selection_gates(self) -> str | tuple[str, ...] | None:
+        """The `gates` argument of selection: `"all"`, a tuple of names, or `None` for `--gates none`."""
+        if self.gates.strip().lower() == "none":
+            return None
+        return "all" if self.gates.strip().lower() == "all" else check_gates(self.gates)
+
+    def gate_settings(self) -> GateSettings:
+        """The thresholds of the gates."""
+        return GateSettings(
+            alignment_threshold=self.alignment_threshold, completeness_threshold=self.completeness_threshold
+        )
+
     def __post_init__(self):
+        try:
+            self.selection_gates()
+            self.gate_settings()
+        except ValueError as err:
+            raise ValueError(f"--gates/--alignment_threshold/--completeness_threshold: {err}") from None
         for name in ("num_processes", "shard_size", "early_stop_warmup", "early_stop_chunk"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from .scoring import ScoringEngine
+from .gates import flags_to_bits, join_flags, row_flags
+from .scoring import ScoringEngine, read_signals
 from .selection import n_selected
 
 
@@ -91,6 +92,7 @@ class EarlyStopping:
         """Bind to a scorer (after its `_setup`) and the selection share."""
         state = scorer._setup()
         self._encoder, self._base, self._s_zero = state["encoder"], state["engine"], state["s_zero"]
+        self._gate_settings = scorer.gate_settings
         self._return_scores = scorer.return_scores
         self._percent = float(top_percent)
         self._m = len(self._base.tasks)
@@ -163,8 +165,9 @@ class EarlyStopping:
         """Score consecutive rows `start, start + 1, ...` with early stopping.
 
         Returns:
-            `dict`: `golden`, `gain`, `tasks` (tasks evaluated per row) and, with `return_scores`, `one_shot`
-            (NaN where a task was not evaluated).
+            `dict`: `golden`, `gain`, `tasks` (tasks evaluated per row), the signals `alignment` and `completeness`,
+            the gates as `flagbits` (see `flags_to_bits`) and, with `return_scores`, `one_shot` (NaN where a task was
+            not evaluated). The signals are read with separate forwards here, never stopped early.
         """
         m = self._m
         golden = np.empty(len(examples))
@@ -191,7 +194,19 @@ class EarlyStopping:
             tasks[i] = t
             self._seen.append(golden[i])
             self._evaluated += t
-        out = {"golden": golden, "gain": gain, "tasks": tasks}
+        alignment, completeness = read_signals(self._base, [self._encoder.encode_signals(e) for e in examples])
+        flags = [
+            join_flags(row_flags(e.output, a, c, self._gate_settings))
+            for e, a, c in zip(examples, alignment, completeness, strict=True)
+        ]
+        out = {
+            "golden": golden,
+            "gain": gain,
+            "tasks": tasks,
+            "alignment": alignment,
+            "completeness": completeness,
+            "flagbits": flags_to_bits(flags),
+        }
         if self._return_scores:
             out["one_shot"] = one_shot
         return out

@@ -145,6 +145,25 @@ def split_flags(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def flags_to_bits(flags: Sequence[Any]) -> np.ndarray:
+    """`nuggets_flags` values as one byte a row (bit i for `GATE_NAMES[i]`), for numeric checkpoint files.
+
+    Example:
+
+    ```python
+    >>> bits_to_flags(flags_to_bits(["", "empty", "unaligned,unfinished"]))
+    ['', 'empty', 'unaligned,unfinished']
+    ```
+    """
+    bit = {name: 1 << i for i, name in enumerate(GATE_NAMES)}
+    return np.array([sum(bit[name] for name in split_flags(value)) for value in flags], dtype=np.uint8)
+
+
+def bits_to_flags(bits: Any) -> list[str]:
+    """The `nuggets_flags` values of bytes written by `flags_to_bits`."""
+    return [join_flags(name for i, name in enumerate(GATE_NAMES) if int(b) >> i & 1) for b in np.asarray(bits)]
+
+
 def check_gates(gates: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """Validate a `gates` argument: `None` (no gates), `"all"`, or a list of gate names.
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .cards import (
     HISTOGRAM_FILE,
     SCORED_CONFIG,
@@ -30,7 +32,7 @@ from .cards import (
     selection_config_name,
 )
 from .plots import write_histogram_png
-from .selection import GAIN_COLUMN, SCORE_COLUMN, select_top
+from .selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, select_top
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +153,8 @@ def export_repo_folder(
         summary (`dict`, *optional*): The run summary (`summary.json` of `prospect`), for the card.
         max_shard_size (`int` or `str`, *optional*, defaults to `"500MB"`): Largest parquet shard (in memory size).
         overwrite (`bool`, *optional*, defaults to `False`): Replace a folder written by an earlier export.
-        card_kwargs: Passed to `build_dataset_card` (`repo_id`, `license`, `pretty_name`, `diversity`, ...).
+        card_kwargs: Passed to `build_dataset_card` (`repo_id`, `license`, `pretty_name`, `diversity`, `gates`,
+            ...); `gates` also chooses the published selection.
 
     Returns:
         `dict`: `folder`, `files` (paths relative to the folder), `configs` (name to rows), `card` (the
@@ -196,12 +199,15 @@ def export_repo_folder(
     kept_scores = None
     if top_percent is not None:
         name = selection_config_name(top_percent)
-        selected = select_top(scored, top_percent, gain_column=GAIN_COLUMN)
+        selected = select_top(scored, top_percent, gain_column=GAIN_COLUMN, gates=card_kwargs.get("gates", "all"))
         configs[name] = len(selected)
         paths, sizes[name] = _write_shards(selected.flatten_indices(), out, name, shard_bytes)
         files += paths
         kept_scores = selected[SCORE_COLUMN]
-    write_histogram_png(out / HISTOGRAM_FILE, scored[SCORE_COLUMN], kept_scores)
+    gated = dataset_gated(scored, card_kwargs.get("gates", "all"))
+    scores = np.asarray(scored[SCORE_COLUMN], dtype=np.float64)
+    scores = scores if gated is None else scores[~gated]
+    write_histogram_png(out / HISTOGRAM_FILE, scores, kept_scores)  # flagged rows are counted apart, in the card
     files.append(HISTOGRAM_FILE)
     kept = configs[selection_config_name(top_percent)] if top_percent is not None else 0
     public = _public_summary(summary, top_percent, len(scored), kept)

@@ -6,12 +6,14 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .scorer import GoldenScorer
-from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, select_top
+from .gates import FLAGS_COLUMN, GateSettings, check_gates, flag_counts, gated_mask
+from .scorer import OUTPUT_COLUMNS, GoldenScorer
+from .selection import SCORE_COLUMN, check_percent, select_top
 from .summary import score_quantiles
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,7 @@ def prospect(
     batch_size: int = 16,
     source: str | None = None,
     progress: bool = True,
+    gates: str | Sequence[str] | None = "all",
 ) -> tuple[Any, dict[str, Any]]:
     """Score `dataset`, write `scored.parquet`, `scored.jsonl` and `summary.json` to `out_dir`, and return both.
 
@@ -92,6 +95,8 @@ def prospect(
         batch_size (`int`, *optional*, defaults to `16`): Rows per scorer call.
         source (`str`, *optional*): Where the data came from, recorded in the summary.
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates that keep rows out of the top (see
+            `select_top`); `None` to select by golden score alone. The summary counts the flagged rows either way.
 
     Returns:
         `tuple[datasets.Dataset, dict]`: The scored rows and the summary.
@@ -100,6 +105,7 @@ def prospect(
 
     if top_percent is not None:
         check_percent(top_percent, "top_percent")
+    check_gates(gates)
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise ValueError(f"`limit` must be a positive integer, got {limit!r}.")
     if max_seconds is not None and max_seconds <= 0:
@@ -120,7 +126,7 @@ def prospect(
     scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores
     t2 = time.perf_counter()
 
-    columns: dict[str, list] = {SCORE_COLUMN: [], GAIN_COLUMN: []}
+    columns: dict[str, list] = {name: [] for name in OUTPUT_COLUMNS}
     stopped_early = False
     bar = tqdm(total=rows_total, unit="row", desc="Prospecting", disable=not progress)
     try:
@@ -170,23 +176,50 @@ def prospect(
         quantiles=score_quantiles(columns[SCORE_COLUMN]),
         times=(t0, t1, t2, t3),
         pairs_scored=done * len(scorer.tasks),
+        flags=columns[FLAGS_COLUMN],
+        gates=gates,
     )
     summary["files"] = files
     if top_percent is not None:
-        summary["selection"] = selection_record(scored, top_percent, out)
+        summary["selection"] = selection_record(scored, top_percent, out, gates=gates)
     _atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return scored, summary
 
 
-def selection_record(scored: Any, top_percent: float, out: Path) -> dict[str, Any]:
+def selection_record(
+    scored: Any, top_percent: float, out: Path, *, gates: str | Sequence[str] | None = "all"
+) -> dict[str, Any]:
     """Write the top `top_percent`% of `scored` as `selected.*` in `out` and describe it for `summary.json`."""
-    selected = select_top(scored, top_percent)
+    selected = select_top(scored, top_percent, gates=gates)
     return {
         "top_percent": top_percent,
         "rows_selected": len(selected),
-        "threshold": min(selected[SCORE_COLUMN]),
+        "threshold": min(selected[SCORE_COLUMN]) if len(selected) else None,
+        "gates": list(check_gates(gates) or ()),
         "files": save_dataset_files(selected, out, "selected"),
     }
+
+
+def gates_record(
+    flags: Sequence[str] | Mapping[str, int] | None, gates: str | Sequence[str] | None, settings: GateSettings
+) -> dict[str, Any]:
+    """The `gates` part of `summary.json`: which gates apply, their thresholds, and the rows each one flagged.
+
+    `flags` is the `nuggets_flags` column, or a count of its values (for a stream).
+    """
+    names = check_gates(gates) or ()
+    if isinstance(flags, Mapping):
+        flags = [value for value, count in flags.items() for _ in range(count)]
+    record: dict[str, Any] = {
+        "applied": list(names),
+        "alignment_threshold": settings.alignment_threshold,
+        "completeness_threshold": settings.completeness_threshold,
+        "placeholders": list(settings.placeholders),
+    }
+    if flags is not None:
+        record["rows_flagged"] = int(gated_mask(flags, names).sum()) if names else 0
+        record["counts"] = flag_counts(flags, "all")
+    return record
 
 
 def run_summary(
@@ -200,6 +233,8 @@ def run_summary(
     quantiles: dict[str, float],
     times: tuple[float, float, float, float],
     pairs_scored: int,
+    flags: Sequence[str] | Mapping[str, int] | None = None,
+    gates: str | Sequence[str] | None = "all",
 ) -> dict[str, Any]:
     """The common part of `summary.json`: counts, model, template, limits, truncations, quantiles and timings.
 
@@ -208,6 +243,8 @@ def run_summary(
         times (`tuple[float, float, float, float]`): `perf_counter` readings at the start, after loading, after the
             zero-shot scores and after scoring.
         pairs_scored (`int`): Candidate-task pairs scored in this run, for the throughput.
+        flags (`list[str]`, *optional*): The `nuggets_flags` of the scored rows, counted per gate.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates selection applies.
     """
     from . import __version__
 
@@ -237,6 +274,7 @@ def run_summary(
             "task_answers": scorer.stats.get("tasks_answer_truncated", 0),
         },
         "duplicates_reused": scorer.stats["duplicates_reused"],
+        "gates": gates_record(flags, gates, scorer.gate_settings),
         "quantiles": quantiles,
         "timings": {
             "load_s": round(t1 - t0, 3),

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from .formatting import examples_from_batch, resolve_columns
+from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, bits_to_flags, check_gates, flags_to_bits
 from .pipeline import _atomic_write_text, _check_writable, run_summary, save_dataset_files, selection_record
 from .scorer import ONE_SHOT_COLUMN, GoldenScorer
-from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent
+from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, gated_rows
 from .shards import (
     CHECKPOINT_DIR,
     TASKS_COLUMN,
@@ -56,6 +57,7 @@ def prospect_sharded(
     early_stop: Any = None,
     source: str | None = None,
     progress: bool = True,
+    gates: str | Sequence[str] | None = "all",
     rank: int | None = None,
     world_size: int | None = None,
 ) -> tuple[Any, dict[str, Any] | None]:
@@ -82,6 +84,8 @@ def prospect_sharded(
             process only). See `hf_nuggets.early_stop`.
         source (`str`, *optional*): Where the data came from, recorded in the summary.
         progress (`bool`, *optional*, defaults to `True`): Show a progress bar.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates that keep rows out of the top (see
+            `select_top`); streaming selections honour them too.
         rank (`int`, *optional*): This process's rank; read from the environment when omitted.
         world_size (`int`, *optional*): Number of processes; read from the environment when omitted.
 
@@ -103,6 +107,7 @@ def prospect_sharded(
             raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
     if timeout <= 0:
         raise ValueError(f"`timeout` must be positive, got {timeout!r}.")
+    check_gates(gates)
     env_rank, env_world, _ = dist_info()
     rank = env_rank if rank is None else rank
     world = env_world if world_size is None else world_size
@@ -174,7 +179,13 @@ def prospect_sharded(
                 arrays = early_stop.score(examples, start)
             else:
                 result = scorer.score_examples(examples)
-                arrays = {"golden": result["golden_score"], "gain": result["nuggets_gain"]}
+                arrays = {
+                    "golden": result["golden_score"],
+                    "gain": result["nuggets_gain"],
+                    "alignment": result["alignment"],
+                    "completeness": result["completeness"],
+                    "flagbits": flags_to_bits(result["flags"]),
+                }
                 if scorer.return_scores:
                     arrays["one_shot"] = result["one_shot"]
             checkpoint.write_shard(k, start, digest, arrays)
@@ -193,14 +204,15 @@ def prospect_sharded(
 
     this_run = _rows_scored_since(checkpoint, n_shards, run_start)
     if streaming:
-        scored, files, selection, quantiles, done = _assemble_stream(
-            dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, scorer.return_scores
+        scored, files, selection, quantiles, done, flags = _assemble_stream(
+            dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, gates
         )
     else:
         scored, done = _assemble(dataset, checkpoint, n_shards, rep_of, len(work) if rep_of is None else len(rep_of))
         files = save_dataset_files(scored, out, "scored")
         quantiles = exact_quantiles(Counter(scored[SCORE_COLUMN]))
-        selection = None if top_percent is None else selection_record(scored, top_percent, out)
+        selection = None if top_percent is None else selection_record(scored, top_percent, out, gates=gates)
+        flags = Counter(scored[FLAGS_COLUMN])
 
     summary = run_summary(
         scorer,
@@ -212,6 +224,8 @@ def prospect_sharded(
         quantiles=quantiles,
         times=(t0, t1, t2, t3),
         pairs_scored=this_run * len(scorer.tasks),
+        flags=flags,
+        gates=gates,
     )
     summary.update(
         {
@@ -261,6 +275,10 @@ def _load_all(checkpoint: Checkpoint, n_shards: int) -> dict[str, np.ndarray]:
 
 def _columns(arrays: dict[str, np.ndarray]) -> dict[str, list]:
     cols = {SCORE_COLUMN: arrays["golden"].tolist(), GAIN_COLUMN: arrays["gain"].tolist()}
+    if "flagbits" in arrays:
+        cols[ALIGNMENT_COLUMN] = arrays["alignment"].tolist()
+        cols[COMPLETENESS_COLUMN] = arrays["completeness"].tolist()
+        cols[FLAGS_COLUMN] = bits_to_flags(arrays["flagbits"])
     if "one_shot" in arrays:
         cols[ONE_SHOT_COLUMN] = arrays["one_shot"].tolist()
     if "tasks" in arrays:
@@ -328,10 +346,15 @@ def _empty_schema():
     return pa.schema([pa.field(SCORE_COLUMN, pa.float64()), pa.field(GAIN_COLUMN, pa.float64())])
 
 
-def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, with_one_shot):
-    """Second pass over the stream: join rows with their shard scores, write outputs chunk by chunk."""
+def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, gates):
+    """Second pass over the stream: join rows with their shard scores, write outputs chunk by chunk.
+
+    The top is exact: the rows no chosen gate flags, ranked as `select_top` ranks them, with the count of
+    `n_selected` of all rows.
+    """
     writer = _StreamWriter(out, "scored")
     counts: Counter = Counter()
+    flag_values: Counter = Counter()
     done = 0
     for k, _, get in iter_shards(dataset, shard_size, limit):
         if k >= n_shards:
@@ -339,29 +362,39 @@ def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_
         batch = dict(get())
         batch.update(_columns(checkpoint.read_shard(k)))
         counts.update(batch[SCORE_COLUMN])
+        flag_values.update(batch.get(FLAGS_COLUMN, []))
         done += len(batch[SCORE_COLUMN])
         writer.write(batch)
     files = writer.close()
     selection = None
     if top_percent is not None:
 
+        def ungated(arrays):
+            if FLAGS_COLUMN not in _columns(arrays):
+                return np.ones(len(arrays["golden"]), dtype=bool)
+            mask = gated_rows(bits_to_flags(arrays["flagbits"]), gates)
+            return np.ones(len(arrays["golden"]), dtype=bool) if mask is None else ~mask
+
         def read():
             for k in range(n_shards):
                 arrays = checkpoint.read_shard(k)
-                yield arrays["golden"], arrays["gain"]
+                keep = ungated(arrays)
+                yield arrays["golden"][keep], arrays["gain"][keep]
 
         from .shards import _order_key
 
-        g_star, gain_key, ties, n_keep = stream_threshold(read, done, top_percent)
+        n_ungated = sum(len(golden) for golden, _ in read())
+        g_star, gain_key, ties, n_keep = stream_threshold(read, done, top_percent, n_keep=n_ungated)
         picker = _StreamWriter(out, "selected")
         tie_seen = 0
         for k, _, get in iter_shards(dataset, shard_size, limit):
             if k >= n_shards:
                 break
             arrays = checkpoint.read_shard(k)
+            allowed = ungated(arrays)
             golden, key = arrays["golden"], _order_key(arrays["gain"])
-            keep = (golden > g_star) | ((golden == g_star) & (key > gain_key))
-            tie = np.flatnonzero((golden == g_star) & (key == gain_key))
+            keep = allowed & ((golden > g_star) | ((golden == g_star) & (key > gain_key)))
+            tie = np.flatnonzero(allowed & (golden == g_star) & (key == gain_key))
             take = tie[: max(0, ties - tie_seen)]
             tie_seen += len(take)
             keep[take] = True
@@ -373,14 +406,15 @@ def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_
         selection = {
             "top_percent": top_percent,
             "rows_selected": n_keep,
-            "threshold": float(g_star),
+            "threshold": float(g_star) if n_keep else None,
+            "gates": list(check_gates(gates) or ()),
             "order": "dataset order (streaming)",
             "files": picker.close(),
         }
     from datasets import load_dataset
 
     scored = load_dataset("parquet", data_files=files["parquet"], split="train", streaming=True)
-    return scored, files, selection, exact_quantiles(counts), done
+    return scored, files, selection, exact_quantiles(counts), done, flag_values
 
 
 def strip_option(argv: Sequence[str], name: str) -> list[str]:

@@ -72,6 +72,8 @@ class GoldenScorer:
         device (`str`, *optional*): Device for a prospector loaded by name.
         gate_settings (`GateSettings`, *optional*): Thresholds and placeholder list of the gates that write
             `nuggets_flags` (see `hf_nuggets.gates`); the documented defaults when omitted.
+        signals (`bool`, *optional*, defaults to `True`): Read `nuggets_alignment` and `nuggets_completeness`. With
+            `False` they are NaN, and only the `empty` and `placeholder` gates can flag a row.
 
     Example:
 
@@ -100,6 +102,7 @@ class GoldenScorer:
         max_batch_tokens: int = 4096,
         device: str | None = None,
         gate_settings: GateSettings | None = None,
+        signals: bool = True,
     ):
         if template not in TEMPLATES:
             raise ValueError(f"`template` must be one of {TEMPLATES}, got {template!r}.")
@@ -125,6 +128,7 @@ class GoldenScorer:
         if gate_settings is not None and not isinstance(gate_settings, GateSettings):
             raise TypeError(f"`gate_settings` must be a `GateSettings`, got {type(gate_settings).__name__}.")
         self.gate_settings = gate_settings or GateSettings()
+        self.signals = bool(signals)
         self._state: dict[str, Any] | None = None
         self._loaded: Prospector | None = None
         self.stats = _fresh_stats()
@@ -147,6 +151,7 @@ class GoldenScorer:
         "max_batch_tokens",
         "device",
         "gate_settings",
+        "signals",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -233,7 +238,7 @@ class GoldenScorer:
         encoder, engine = state["encoder"], state["engine"]
         one_shot = np.empty((len(examples), len(self.tasks)), dtype=np.float64)
         truncated = np.zeros(len(examples), dtype=bool)
-        signals = [encoder.encode_signals(example) for example in examples]
+        signals = [encoder.encode_signals(example) if self.signals else None for example in examples]
         conditional: list[np.ndarray | None] = [None] * len(examples)
         seen: dict[tuple[int, ...], int] = {}
         for i, example in enumerate(examples):

@@ -88,23 +88,30 @@ def top_indices(
     return order[:k]
 
 
-def dataset_gated(dataset: Any, gates: str | Sequence[str] | None = "all") -> np.ndarray | None:
-    """The gated-row mask of a scored dataset for `gates`, or `None` when no gate applies.
+def gated_rows(flags: Sequence[Any] | None, gates: str | Sequence[str] | None = "all") -> np.ndarray | None:
+    """The gated-row mask for `gates` from a `nuggets_flags` column, or `None` when no gate applies.
 
-    `gates="all"` (the default everywhere) applies every gate recorded in the `nuggets_flags` column, and nothing when
-    the column is missing (data scored before gates existed). Naming gates explicitly needs the column.
+    `gates="all"` (the default everywhere) applies every gate recorded in the flags, and nothing when there are no
+    flags (`flags=None`: data scored before gates existed). Naming gates explicitly needs the flags.
     """
     names = check_gates(gates)
     if not names:
         return None
-    if FLAGS_COLUMN not in dataset.column_names:
+    if flags is None:
         if gates != "all":
             raise KeyError(
                 f"`gates`={list(names)} needs the `{FLAGS_COLUMN}` column, which this dataset lacks; score it again "
                 "with `GoldenScorer`, or pass `gates=None`."
             )
         return None
-    return gated_mask(dataset[FLAGS_COLUMN], names)
+    return gated_mask(flags, names)
+
+
+def dataset_gated(dataset: Any, gates: str | Sequence[str] | None = "all") -> np.ndarray | None:
+    """`gated_rows` of a scored `datasets.Dataset` (its `nuggets_flags` column, when it has one)."""
+    if not check_gates(gates):
+        return None
+    return gated_rows(dataset[FLAGS_COLUMN] if FLAGS_COLUMN in dataset.column_names else None, gates)
 
 
 def select_top(

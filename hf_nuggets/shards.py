@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -37,7 +38,7 @@ from .selection import n_selected
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shards carry the alignment, completeness and gate flags
 CHECKPOINT_DIR = "checkpoint"
 TASKS_COLUMN = "nuggets_tasks_evaluated"
 
@@ -100,6 +101,11 @@ def run_fingerprint(scorer: Any, *, shard_size: int, rows: int | None, extra: di
         "limits": [limits.max_demo_tokens, limits.max_prompt_tokens, limits.max_answer_tokens],
         "columns": scorer.columns,
         "return_scores": scorer.return_scores,
+        "gate_settings": [
+            scorer.gate_settings.alignment_threshold,
+            scorer.gate_settings.completeness_threshold,
+            list(scorer.gate_settings.placeholders),
+        ],
         "shard_size": shard_size,
         "rows": rows,
         **(extra or {}),
@@ -349,6 +355,7 @@ def stream_threshold(
     percent: float,
     *,
     max_in_memory: int = 1_000_000,
+    n_keep: int | None = None,
 ):
     """The exact top-`percent`% cut over a stream of `(golden, gain)` chunks, by repeated passes.
 
@@ -357,15 +364,20 @@ def stream_threshold(
     at most `max_in_memory` of them (one more pass), else bisection over the gains' bit patterns finds the cut
     in at most 64 more passes. Memory: the value counts, one chunk, and at most `max_in_memory` gains.
 
+    With gates, `read` yields the ungated rows only, and `n_keep` caps the count (the top is `n_selected` of all
+    `n_rows`, but never more than the ungated rows).
+
     Returns:
         `tuple[float, int, int, int]`: `(golden, gain_key, ties_taken, k)`: a row is selected when its golden is
         above `golden`, or equal with a gain key above `gain_key`, or equal in both and among the first
         `ties_taken` such rows; `k` rows in all.
     """
-    k = n_selected(n_rows, percent)
+    k = n_selected(n_rows, percent) if n_keep is None else min(n_selected(n_rows, percent), n_keep)
     counts: Counter = Counter()
     for golden, _ in read():
         counts.update(golden.tolist())
+    if k == 0:
+        return math.inf, -(2**63), 0, 0
     above = 0
     for value in sorted(counts, reverse=True):
         if above + counts[value] >= k:

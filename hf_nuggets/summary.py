@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .gates import FLAGS_COLUMN, flag_line, gated_mask
 from .selection import rank_order
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
@@ -63,24 +64,55 @@ def _snippet(text: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def best_and_worst(rows: dict[str, list], *, k: int = 5, text_columns: Sequence[str] = ("instruction", "output")):
-    """The `k` best and `k` worst rows of a scored column dict, as lists of dicts with rank and text."""
+def _gated(rows: Any, gates: str | Sequence[str] | None) -> np.ndarray | None:
+    """The gated mask of a column dict or dataset with a `nuggets_flags` column; `None` without one."""
+    names = rows.column_names if hasattr(rows, "column_names") else list(rows)
+    return gated_mask(list(rows[FLAGS_COLUMN]), gates) if gates and FLAGS_COLUMN in names else None
+
+
+def best_and_worst(
+    rows: dict[str, list],
+    *,
+    k: int = 5,
+    text_columns: Sequence[str] = ("instruction", "output"),
+    gates: str | Sequence[str] | None = "all",
+):
+    """The `k` best and `k` worst rows of a scored column dict, as lists of dicts with rank, text and flags.
+
+    Rows flagged by a chosen gate are never among the best and come first among the worst.
+    """
     scores = rows["golden_score"]
     gains = rows.get("nuggets_gain") or [0.0] * len(scores)
-    order = rank_order(scores, gains)
+    flags = rows.get(FLAGS_COLUMN) or [""] * len(scores)
+    order = rank_order(scores, gains, _gated(rows, gates))
     names = [c for c in text_columns if c in rows]
 
     def pick(indices):
         return [
-            {"row": int(i), "golden_score": scores[i], "nuggets_gain": gains[i], **{c: rows[c][i] for c in names}}
+            {
+                "row": int(i),
+                "golden_score": scores[i],
+                "nuggets_gain": gains[i],
+                "flags": flags[i],
+                **{c: rows[c][i] for c in names},
+            }
             for i in indices
         ]
 
-    return pick(order[:k]), pick(order[::-1][:k])
+    gated = _gated(rows, gates)
+    best = [i for i in order if gated is None or not gated[i]][:k]
+    return pick(best), pick(order[::-1][:k])
 
 
-def format_summary(summary: dict[str, Any], rows: dict[str, list], *, k: int = 5, width: int = 70) -> str:
-    """Human-readable report of a run: counts, histogram, and the best and worst examples."""
+def format_summary(
+    summary: dict[str, Any],
+    rows: dict[str, list],
+    *,
+    k: int = 5,
+    width: int = 70,
+    gates: str | Sequence[str] | None = "all",
+) -> str:
+    """Human-readable report of a run: counts, flagged rows, histogram, and the best and worst examples."""
     lines = [
         f"Scored {summary['rows_scored']} of {summary['rows_total']} rows against {summary['num_tasks']} tasks "
         f"with {summary['model']} in {summary['timings']['scoring_s']:.1f} s.",
@@ -90,16 +122,23 @@ def format_summary(summary: dict[str, Any], rows: dict[str, list], *, k: int = 5
     quant = summary.get("quantiles", {})
     if quant:
         lines.append("Golden score: mean {mean:.3f}, median {q50:.3f}, 10% {q10:.3f}, 90% {q90:.3f}".format(**quant))
-        lines += ["", "Golden-score histogram:", text_histogram(rows["golden_score"])]
-        best, worst = best_and_worst(rows, k=k)
+        gated = _gated(rows, gates)
+        scores = np.asarray(rows["golden_score"], dtype=np.float64)
+        if gated is not None:
+            lines.append(flag_line(rows[FLAGS_COLUMN], gates) + " (never selected; listed first among the worst).")
+            scores = scores[~gated]
+        title = "Golden-score histogram" + (" of the rows not flagged:" if gated is not None else ":")
+        lines += ["", title, text_histogram(scores)]
+        best, worst = best_and_worst(rows, k=k, gates=gates)
         column = "instruction" if "instruction" in rows else None
         for title, group in (("Best", best), ("Worst", worst)):
             lines += ["", f"{title} {len(group)}:"]
             for item in group:
                 text = _snippet(item.get(column, ""), width) if column else ""
                 answer = _snippet(item.get("output", ""), width // 2) if "output" in item else ""
+                flags = f"  [{item['flags']}]" if item["flags"] else ""
                 lines.append(
-                    f"  row {item['row']:>4}  GS {item['golden_score']:.3f}  gain {item['nuggets_gain']:+.3f}  "
+                    f"  row {item['row']:>4}  GS {item['golden_score']:.3f}  gain {item['nuggets_gain']:+.3f}{flags}  "
                     f"{text}" + (f"  -> {answer}" if answer or "output" in item else "")
                 )
     truncation = summary.get("truncation", {})
@@ -141,32 +180,74 @@ def bottom_half_chance(num_rows: int, num_marked: int, in_bottom: int) -> float:
     return tail / total
 
 
-def flaw_report(scored) -> str:
-    """For data with a `flaw` column (the shipped sample): where the deliberately bad rows rank.
+def flaw_catch(scored: Any, gates: str | Sequence[str] | None = "all") -> dict[str, Any]:
+    """For data with a `flaw` column (the shipped sample): which flawed rows the gates and the ranking catch.
 
-    Gives how many flawed rows rank in the bottom half, the chance of at least that many under a random ranking
-    (`bottom_half_chance`), the mean golden score of flawed and other rows, and the share of each kind of flaw in
-    the bottom half.
+    A flawed row is *caught* when a chosen gate flags it, or when it ranks in the bottom half of the rows no gate
+    flags (by golden score, then gain). With `gates=None`, or without a `nuggets_flags` column, that is the bottom
+    half of the whole ranking.
+
+    Args:
+        scored (`dict` or `datasets.Dataset`): `golden_score`, `nuggets_gain`, `flaw` and, optionally, `nuggets_flags`.
+        gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates applied.
+
+    Returns:
+        `dict`: `kinds` (kind -> `(caught, rows)`), `caught`, `flawed`, `good_gated`, `good`, and `by_score`: the
+        flawed rows in the bottom half by golden score alone and the chance of at least that many under a random
+        ranking (`bottom_half_chance`).
+
+    Example:
+
+    ```python
+    >>> rows = {"golden_score": [0.9, 0.8, 0.1, 0.7], "nuggets_gain": [0.0] * 4,
+    ...         "flaw": [None, "empty", None, "truncated"], "nuggets_flags": ["", "empty", "", ""]}
+    >>> result = flaw_catch(rows)
+    >>> result["kinds"], result["good_gated"]
+    ({'empty': (1, 1), 'truncated': (0, 1)}, 0)
+    ```
     """
-    order = rank_order(scored["golden_score"], scored["nuggets_gain"])
-    rank = {int(i): r for r, i in enumerate(order)}
+    scores = np.asarray(scored["golden_score"], dtype=np.float64)
+    gains = np.asarray(scored["nuggets_gain"], dtype=np.float64)
     flaws = list(scored["flaw"])
-    bad = [i for i, f in enumerate(flaws) if f]
-    if not bad:
-        return "No rows marked as flawed among those scored."
+    gated = _gated(scored, gates)
+    gated = np.zeros(len(scores), dtype=bool) if gated is None else gated
+    ungated = np.flatnonzero(~gated)
+    order = ungated[rank_order(scores[ungated], gains[ungated])]
+    rank = {int(i): r for r, i in enumerate(order)}
     half = len(order) / 2
-    in_bottom = sum(rank[i] >= half for i in bad)
-    scores = list(scored["golden_score"])
-    good = [s for s, f in zip(scores, flaws, strict=True) if not f]
-    bad_scores = [scores[i] for i in bad]
-    chance = bottom_half_chance(len(order), len(bad), in_bottom)
-    kinds = sorted({flaws[i] for i in bad})
-    shares = ", ".join(
-        f"{kind} {sum(rank[i] >= half for i in bad if flaws[i] == kind)}/{sum(flaws[i] == kind for i in bad)}"
-        for kind in kinds
-    )
+    caught = [bool(gated[i]) or rank[i] >= half for i in range(len(scores))]
+    bad = [i for i, f in enumerate(flaws) if f]
+    good = [i for i, f in enumerate(flaws) if not f]
+    kinds = {
+        kind: (sum(caught[i] for i in bad if flaws[i] == kind), sum(flaws[i] == kind for i in bad))
+        for kind in sorted({flaws[i] for i in bad})
+    }
+    full = rank_order(scores, gains)
+    in_bottom = sum(1 for r, i in enumerate(full) if flaws[int(i)] and r >= len(full) / 2)
+    return {
+        "kinds": kinds,
+        "caught": sum(caught[i] for i in bad),
+        "flawed": len(bad),
+        "good_gated": int(sum(gated[i] for i in good)),
+        "good": len(good),
+        "by_score": {"in_bottom": in_bottom, "chance": bottom_half_chance(len(full), len(bad), in_bottom)},
+    }
+
+
+def flaw_report(scored: Any, gates: str | Sequence[str] | None = "all") -> str:
+    """For data with a `flaw` column (the shipped sample): where the deliberately bad rows end up (see `flaw_catch`).
+
+    Its last line reads ``caught: X/N flawed, Y/M good gated``.
+    """
+    result = flaw_catch(scored, gates)
+    if not result["flawed"]:
+        return "No rows marked as flawed among those scored."
+    kinds = ", ".join(f"{kind} {caught}/{rows}" for kind, (caught, rows) in result["kinds"].items())
+    by_score = result["by_score"]
     return (
-        f"Rows marked as flawed: {len(bad)}; {in_bottom} of them rank in the bottom half (chance of at least as "
-        f"many under a random ranking: {chance:.3g}). Mean golden score {sum(bad_scores) / len(bad_scores):.3f} "
-        f"(flawed) vs {sum(good) / max(len(good), 1):.3f} (others). In the bottom half by kind: {shares}."
+        f"Rows marked as flawed: {result['flawed']}. Gated, or in the bottom half of the ungated ranking, by kind: "
+        f"{kinds}. Good rows gated: {result['good_gated']}/{result['good']}. By golden score alone, "
+        f"{by_score['in_bottom']} of {result['flawed']} flawed rows rank in the bottom half (chance of at least as "
+        f"many under a random ranking: {by_score['chance']:.3g}).\n"
+        f"caught: {result['caught']}/{result['flawed']} flawed, {result['good_gated']}/{result['good']} good gated"
     )

@@ -43,7 +43,7 @@ from hf_nuggets.data import FILE_BUILDERS, sample_dataset_path
 from hf_nuggets.hub import HubPushError
 from hf_nuggets.pipeline import prospect
 from hf_nuggets.prospector import Prospector
-from hf_nuggets.selection import SCORE_COLUMN, n_selected
+from hf_nuggets.selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, n_selected, top_indices
 from hf_nuggets.summary import flaw_report, format_summary
 
 # The Space's helper module sits next to this file (run as `python spaces/app.py` or imported by the tests).
@@ -367,9 +367,11 @@ def build_demo(
         num_tasks = summary["num_tasks"]
         files = summary.get("files", {})
         rows_scored = scored.to_dict()
-        kept = n_selected(len(scored), top_percent)
+        gated = dataset_gated(scored)
+        kept = len(top_indices(scored[SCORE_COLUMN], scored[GAIN_COLUMN], gated, percent=top_percent))
         threshold = (summary.get("selection") or {}).get("threshold")
         note = flaw_report(scored) if "flaw" in scored.column_names else ""
+        ungated_scores = [s for i, s in enumerate(rows_scored[SCORE_COLUMN]) if gated is None or not gated[i]]
         public_summary = {k: v for k, v in summary.items() if k not in ("files", "source")}
         public_summary["source"] = source
         session["result"] = {
@@ -391,7 +393,7 @@ def build_demo(
             message_html(kind, done),
             running=False,
             results=gr.update(visible=True),
-            hist=histogram_html(rows_scored[SCORE_COLUMN], kept, num_tasks),
+            hist=histogram_html(ungated_scores, kept, num_tasks),
             stats=stats_html(summary, kept, top_percent, threshold, note),
             table=results_table(rows_scored, mapping, show),
             tasks=tasks_frame(job.tasks or []),

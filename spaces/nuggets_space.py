@@ -28,6 +28,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 from hf_nuggets import GoldenScorer, load_data
 from hf_nuggets.data import FILE_BUILDERS
 from hf_nuggets.formatting import examples_from_batch, resolve_columns
+from hf_nuggets.gates import FLAGS_COLUMN, gated_mask
 from hf_nuggets.prospector import EMBEDDED_DISTRIBUTION, EMBEDDED_MODEL_ID, embedded_gguf_path
 from hf_nuggets.selection import GAIN_COLUMN, SCORE_COLUMN, rank_order
 from hf_nuggets.summary import histogram
@@ -186,6 +187,8 @@ def histogram_html(scores: Sequence[float], kept: int, num_tasks: int) -> str:
 def stats_html(summary: Mapping[str, Any], kept: int, top_percent: float, threshold: float | None, note: str) -> str:
     quant = summary.get("quantiles") or {}
     timings = summary.get("timings") or {}
+    gates = summary.get("gates") or {}
+    flagged = gates.get("rows_flagged")
     cards = [
         ("Rows scored", f"{summary.get('rows_scored', 0)} / {summary.get('rows_total', 0)}", "rows"),
         ("Tasks", str(summary.get("num_tasks", "")), "tasks"),
@@ -202,6 +205,16 @@ def stats_html(summary: Mapping[str, Any], kept: int, top_percent: float, thresh
             "time",
         ),
     ]
+    if flagged is not None:
+        counts = ", ".join(f"{name} {n}" for name, n in (gates.get("counts") or {}).items() if n)
+        cards.insert(
+            4,
+            (
+                "Flagged by the gates",
+                f"{flagged} row{'s' if flagged != 1 else ''}" + (f" · {counts}" if counts else ""),
+                "flagged",
+            ),
+        )
     body = "".join(
         f'<div class="nug-stat" data-stat="{key}"><div class="k">{html.escape(k)}</div>'
         f'<div class="v">{html.escape(v)}</div></div>'
@@ -443,7 +456,9 @@ def results_table(scored_rows: Mapping[str, list], mapping: Mapping, show: str):
     import pandas as pd
 
     scores, gains = scored_rows[SCORE_COLUMN], scored_rows[GAIN_COLUMN]
-    order = [int(i) for i in rank_order(scores, gains)]
+    flags = scored_rows.get(FLAGS_COLUMN)
+    gated = gated_mask(flags) if flags is not None else None
+    order = [int(i) for i in rank_order(scores, gains, gated)]
     picks = list(enumerate(order))
     if show != SHOW_ALL and len(order) > 20:
         picks = picks[:10] + picks[-10:]
@@ -460,6 +475,8 @@ def results_table(scored_rows: Mapping[str, list], mapping: Mapping, show: str):
             "instruction": clip(example.instruction),
             "answer": clip(example.output) or "(empty)",
         }
+        if flags is not None:
+            record["flags"] = flags[i]
         if flaw is not None:
             record["flaw"] = flaw[i] or ""
         records.append(record)

@@ -401,6 +401,41 @@ def test_example_script_runs_with_a_tiny_model(tiny_model_dir, tmp_path, capsys)
     main = runpy.run_path(str(example), run_name="example")["main"]
     model = str(tiny_model_dir)
     result = main(["--prospector", model, "--model", model, "--rows", "40", "--output_dir", str(tmp_path)])
-    assert result["record"]["rows_kept"] == N_KEPT and result["global_step"] == math.ceil(N_KEPT / BATCH)
-    assert f"Kept {N_KEPT} of {N_ROWS} rows" in capsys.readouterr().out
+    record = result["record"]
+    kept = min(N_KEPT, N_ROWS - record["rows_gated"])  # the top 25% of 40 rows, never a gated row
+    assert record["rows_kept"] == kept and result["global_step"] == math.ceil(kept / BATCH)
+    assert f"Kept {kept} of {N_ROWS} rows" in capsys.readouterr().out
     assert (tmp_path / RECORD_FILE).is_file()
+    ungated = main(["--prospector", model, "--model", model, "--rows", "40", "--output_dir", str(tmp_path / "all"),
+                    "--gates", "none"])  # fmt: skip
+    assert ungated["record"]["rows_kept"] == N_KEPT and ungated["global_step"] == math.ceil(N_KEPT / BATCH)
+
+
+# -- gates ------------------------------------------------------------------------------------------------------------
+def with_flags(rows: list[dict]) -> list[dict]:
+    """Flag the three best rows by golden score and gain, the ones an ungated top would take first."""
+    best = {r["id"] for r in select_top(Dataset.from_list(rows), 100 * 3 / N_ROWS, gates=None)}
+    return [dict(r, nuggets_flags="unaligned" if r["id"] in best else "") for r in rows]
+
+
+def test_filter_for_training_never_keeps_a_flagged_row(tokenizer):
+    """Flagged rows are left out of `filter_for_training`'s top; `gates=None` selects as before gates."""
+    rows = with_flags(make_rows(tokenizer, tokenize=False))
+    data = Dataset.from_list(rows)
+    kept = filter_for_training(data, top_percent=TOP_PERCENT)
+    assert len(kept) == N_KEPT and not any(kept["nuggets_flags"])
+    assert kept["id"] == top_ids(rows)  # the oracle: `select_top` with its default gates
+    ungated = filter_for_training(data, top_percent=TOP_PERCENT, gates=None)
+    assert {r["id"] for r in rows if r["nuggets_flags"]} <= set(ungated["id"])
+    with pytest.raises(ValueError, match="Unknown gate"):
+        filter_for_training(data, top_percent=TOP_PERCENT, gates=["empty", "nope"])
+
+
+def test_callback_never_trains_on_a_flagged_row(tokenizer, tmp_path):
+    """The callback's kept rows are the gated top; the record counts the gated rows and names the gates."""
+    rows = with_flags(make_rows(tokenizer))
+    trainer = GoldenFilterCallback(top_percent=TOP_PERCENT).attach(make_trainer(tokenizer, rows, tmp_path))
+    record = json.loads((tmp_path / RECORD_FILE).read_text())
+    assert record["kept_ids"] == top_ids(rows) and record["rows_gated"] == 3
+    assert record["settings"]["gates"] == ["empty", "placeholder", "unaligned", "unfinished"]
+    assert not any(trainer.train_dataset["nuggets_flags"])

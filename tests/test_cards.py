@@ -498,5 +498,8 @@ def test_card_of_a_prospect_run_records_how_it_was_made(tiny_prospector, tasks, 
     )
     unrecorded = {name.strip("| ") for name, value in settings.items() if value == "not recorded"}
     assert unrecorded <= {"Model revision"}  # a local folder has no Hub revision
-    assert f"{len(tasks)} tasks" in card.text and "Kept 3 of 12 rows" in card.text
+    flagged = sum(bool(f) for f in scored["nuggets_flags"])
+    kept = min(3, 12 - flagged)  # the top 25% of 12 rows, never a flagged row
+    assert f"{len(tasks)} tasks" in card.text and f"Kept {kept} of 12 rows" in card.text
+    assert f"Flagged {flagged} of 12 rows" in card.text
     assert str(tmp_path) not in str(card)

@@ -10,6 +10,7 @@ from datasets import Dataset, load_dataset
 from hf_nuggets import GoldenScorer
 from hf_nuggets.cli import main
 from hf_nuggets.config import ScoreConfig
+from hf_nuggets.gates import GATE_NAMES
 from hf_nuggets.pipeline import batch_fits, prospect
 
 
@@ -53,10 +54,16 @@ def test_score_writes_data_summary_and_selection(files, tiny_model_dir, tmp_path
     assert summary["rows_scored"] == len(rows) and summary["num_tasks"] == 5
     assert summary["model"] == str(tiny_model_dir) and summary["template"] == "alpaca"
     assert summary["limits"] == {"max_demo_tokens": 512, "max_prompt_tokens": 256, "max_answer_tokens": 256}
-    assert summary["selection"]["rows_selected"] == 9
+    flagged = sum(bool(f) for f in scored["nuggets_flags"])
+    assert summary["gates"]["rows_flagged"] == flagged and summary["gates"]["applied"] == list(GATE_NAMES)
+    assert summary["selection"]["rows_selected"] == min(9, len(rows) - flagged)  # top 50% of 18, never flagged
     assert summary["quantiles"]["q0"] <= summary["quantiles"]["q50"] <= summary["quantiles"]["q100"]
     selected = load_dataset("json", data_files=str(out / "selected.jsonl"), split="train")
-    assert min(selected["golden_score"]) >= summary["quantiles"]["q50"]
+    assert len(selected) == summary["selection"]["rows_selected"] and not any(selected["nuggets_flags"])
+    ungated = sorted(
+        (s for s, f in zip(scored["golden_score"], scored["nuggets_flags"], strict=True) if not f), reverse=True
+    )
+    assert min(selected["golden_score"]) >= ungated[len(selected) - 1]
 
 
 def test_failure_keeps_rows_scored_before(tiny_prospector, candidates, tasks, tmp_path):

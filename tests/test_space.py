@@ -163,26 +163,35 @@ def test_prospect_scores_like_the_library(sample_run, tiny_prospector):
     assert sample_run["seconds"] < 60
 
 
-def test_histogram_counts_every_scored_row(sample_run):
-    """The histogram has one bar per score k/4, and its counts are those of the scores."""
+def test_histogram_counts_every_row_no_gate_flagged(sample_run):
+    """The histogram has one bar per score k/4 over the rows no gate flagged; flagged rows are counted apart."""
     from datasets import Dataset
 
     result = sample_run["result"]
-    scores = Dataset.from_parquet(file_value(result["parquet"]))["golden_score"]
+    scored = Dataset.from_parquet(file_value(result["parquet"]))
+    scores = [s for s, f in zip(scored["golden_score"], scored["nuggets_flags"], strict=True) if not f]
     counts = histogram_counts(result["histogram"])
-    assert len(counts) == 5 and sum(counts) == 40
+    assert len(counts) == 5 and sum(counts) == len(scores)
     assert counts == [sum(round(s * 4) == k for s in scores) for k in range(5)]
-    assert 'data-kept="2"' in result["histogram"]  # the top 5% of 40 rows
+    kept = [int(part.split('"', 1)[0]) for part in result["histogram"].split('data-kept="')[1:]]
+    assert kept[0] == sum(kept[1:]) == min(2, len(scores))  # the whole top 5% of 40 rows, then per bin
+    flagged = 40 - len(scores)
+    assert (
+        f"{flagged} row{'s' if flagged != 1 else ''}" in result["stats"] and "Flagged by the gates" in result["stats"]
+    )
 
 
 def test_table_ranks_best_and_worst_rows(sample_run):
-    """The table holds the 10 best and 10 worst rows, ranked by golden score, with the sample's flaw column."""
+    """The table holds the 10 best and 10 worst rows: unflagged rows by golden score, flagged rows last."""
     table = sample_run["result"]["table"]
     headers, data = table["headers"], table["data"]
-    assert headers == ["rank", "row", "golden score", "gain", "instruction", "answer", "flaw"]
+    assert headers == ["rank", "row", "golden score", "gain", "instruction", "answer", "flags", "flaw"]
     assert len(data) == 20 and [r[0] for r in data] == list(range(1, 11)) + list(range(31, 41))
-    scores = [r[2] for r in data]
-    assert scores == sorted(scores, reverse=True)
+    flagged = [bool(r[6]) for r in data]
+    assert flagged == sorted(flagged), "a flagged row ranks above an unflagged one"
+    for group in (False, True):
+        scores = [r[2] for r, f in zip(data, flagged, strict=True) if f == group]
+        assert scores == sorted(scores, reverse=True)
     all_rows = sample_run["visitor"].predict("All scored rows", api_name="/show_rows")
     assert len(all_rows["data"]) == 40
 

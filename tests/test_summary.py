@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from scipy.stats import hypergeom
 
-from hf_nuggets.summary import bottom_half_chance, flaw_report
+from hf_nuggets.summary import bottom_half_chance, flaw_catch, flaw_report
 
 
 @pytest.mark.parametrize("num_rows", [2, 7, 10, 80, 301])
@@ -30,10 +30,27 @@ def test_flaw_report_counts_each_kind_in_the_bottom_half():
         "flaw": [None, "empty_output", None, None, "nooutput", "empty_output"],
     }
     report = flaw_report(scored)
-    assert "Rows marked as flawed: 3; 2 of them rank in the bottom half" in report
+    assert "By golden score alone, 2 of 3 flawed rows rank in the bottom half" in report
     assert f"{bottom_half_chance(6, 3, 2):.3g}" in report and "0.5)" in report
-    assert "empty_output 1/2, nooutput 1/1" in report
-    assert "Mean golden score 0.417 (flawed) vs 0.750 (others)" in report
+    assert "by kind: empty_output 1/2, nooutput 1/1" in report
+    assert report.splitlines()[-1] == "caught: 2/3 flawed, 0/3 good gated"
+
+
+def test_flaw_report_counts_gated_rows_and_ranks_the_others_among_themselves():
+    """A gated flawed row is caught; the others rank within the ungated rows; a gated good row is counted."""
+    scored = {
+        "golden_score": [1.0, 0.75, 0.75, 0.5, 0.25, 0.25],
+        "nuggets_gain": [0.3, 0.2, 0.1, 0.0, -0.1, -0.2],
+        "flaw": ["truncated", "empty_output", None, None, "nooutput", None],
+        "nuggets_flags": ["unfinished", "", "", "", "", "unaligned"],
+    }
+    # Ungated rows 1..4 rank 1 > 2 > 3 > 4: rows 3 and 4 are their bottom half, so `nooutput` is caught and the empty
+    # row (rank 1 of the ungated) is not.
+    result = flaw_catch(scored)
+    assert result["kinds"] == {"empty_output": (0, 1), "nooutput": (1, 1), "truncated": (1, 1)}
+    assert (result["good_gated"], result["good"]) == (1, 3)
+    assert flaw_report(scored).splitlines()[-1] == "caught: 2/3 flawed, 1/3 good gated"
+    assert flaw_catch(scored, gates=None)["kinds"]["truncated"] == (0, 1)  # ranked first without gates
 
 
 def test_flaw_report_without_flawed_rows():
