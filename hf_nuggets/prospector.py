@@ -102,15 +102,18 @@ def convert_gguf(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`gguf_file` {str(path)!r} does not exist.")
-    has_tokenizer = gguf_has_tokenizer(path)
+    root = Path(cache_dir) if cache_dir is not None else cache_root() / "prospectors"
+    target = root / f"{path.stem}-{_file_digest(path)[:16]}"
+    cached = (target / "config.json").is_file()
+    # Reading the GGUF fields parses the whole vocabulary (10 s for Gemma 3's 262k tokens): a cached conversion
+    # answers from its folder instead, which holds a tokenizer exactly when the file does.
+    has_tokenizer = (target / "tokenizer_config.json").is_file() if cached else gguf_has_tokenizer(path)
     if require_tokenizer and not has_tokenizer:
         raise ValueError(
             f"The GGUF file {str(path)!r} holds no tokenizer (no `tokenizer.ggml.model` field). Pass "
             "`tokenizer=` (a tokenizer name or folder) to `load_prospector`."
         )
-    root = Path(cache_dir) if cache_dir is not None else cache_root() / "prospectors"
-    target = root / f"{path.stem}-{_file_digest(path)[:16]}"
-    if (target / "config.json").is_file():
+    if cached:
         return target
     root.mkdir(parents=True, exist_ok=True)
     logger.info("Converting %s to a transformers model (once; cached in %s).", path.name, target)
@@ -125,9 +128,9 @@ def convert_gguf(
         if has_tokenizer:
             AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name).save_pretrained(tmp)
         os.replace(tmp, target)
-    except OSError:
+    except BaseException as err:  # Ctrl-C included: no half-written folder is left behind
         shutil.rmtree(tmp, ignore_errors=True)
-        if (target / "config.json").is_file():  # another process finished first
+        if isinstance(err, OSError) and (target / "config.json").is_file():  # another process finished first
             return target
         raise
     return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import shutil
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from hf_nuggets import load_prospector
-from hf_nuggets.prospector import gguf_has_tokenizer, pick_dtype
+from hf_nuggets.prospector import convert_gguf, gguf_has_tokenizer, pick_dtype
 
 
 def test_load_from_folder(tiny_model_dir):
@@ -96,3 +97,16 @@ def test_hub_id_loads_through_the_hub_cache(tiny_model_dir, tmp_path):
     missing = code.replace("tiny-org/tiny-llama", "tiny-org/absent")
     out = subprocess.run([sys.executable, "-c", missing], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "Could not load the prospector `name_or_path`='tiny-org/absent'" in out.stderr
+
+
+def test_cached_conversion_still_needs_a_tokenizer(tmp_path):
+    """A conversion cached without a tokenizer is refused when a tokenizer is required, without reading the GGUF."""
+    path = tmp_path / "no-tokenizer.gguf"
+    write_gguf_without_tokenizer(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cached = tmp_path / "cache" / f"no-tokenizer-{digest[:16]}"
+    cached.mkdir(parents=True)
+    (cached / "config.json").write_text("{}")
+    assert convert_gguf(path, cache_dir=tmp_path / "cache", require_tokenizer=False) == cached
+    with pytest.raises(ValueError, match="holds no tokenizer"):
+        convert_gguf(path, cache_dir=tmp_path / "cache")
