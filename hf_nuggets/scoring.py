@@ -203,6 +203,23 @@ def _cache_class():
     return DynamicCache
 
 
+def unbounded_cache() -> Any:
+    """An empty key/value cache in which every layer keeps all its keys, sliding-window layers included.
+
+    A model run without a cache makes one from its config, whose sliding-window layers keep only their last
+    ``window - 1`` keys and count the tokens seen apart. Their keys, taken out and put back with
+    `DynamicCache(ddp_cache_data=...)`, come back as plain full-attention layers that are shorter than the others:
+    the attention mask, sized from the first layer, then no longer fits the full-attention layers (a size error in
+    SDPA), and a model run without `position_ids` places the new tokens at the wrong positions. Running the prefix
+    with this cache keeps one length, the prefix's, in every layer; the model's own sliding-window mask still hides
+    the keys outside each layer's window, so the scores are those of a forward pass without a cache.
+
+    Returns:
+        `DynamicCache`: A cache without a config, whose layers are created as plain `DynamicLayer`s.
+    """
+    return _cache_class()()
+
+
 def cache_keyword(model: Any) -> str:
     """The keyword by which `model.forward` takes a key/value cache.
 
@@ -264,7 +281,7 @@ class TokenLogProbs:
             for ``t >= score_from`` (or `None`).
         """
         ids = torch.tensor([prefix_ids], dtype=torch.long, device=self.device)
-        out = self.decoder(input_ids=ids, use_cache=True)
+        out = self.decoder(input_ids=ids, use_cache=True, **{self._cache_keyword: unbounded_cache()})
         kv = [(layer.keys, layer.values) for layer in returned_cache(out).layers]
         if score_from is None:
             return kv, None

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random Llama with a small byte-level BPE tokenizer, saved to disk once per session."""
+"""Shared fixtures: a tiny random Llama with a small byte-level BPE tokenizer, saved to disk once per session, and
+tiny random sliding-window models (Gemma 3, Mistral) with the same tokenizer."""
 
 from __future__ import annotations
 
@@ -52,6 +53,75 @@ def build_tiny_model(vocab_size: int, seed: int = 0):
             if param.dim() > 1:
                 param.mul_(8.0)
     return model.eval()
+
+
+#: The attention window of the tiny sliding-window models, in tokens: shorter than some demonstrations and tasks.
+TINY_SLIDING_WINDOW = 32
+
+
+def build_tiny_sliding_model(
+    vocab_size: int, architecture: str, seed: int = 0, sliding_window: int = TINY_SLIDING_WINDOW
+):
+    """A tiny random causal LM whose attention (or part of it) only sees the last `TINY_SLIDING_WINDOW` tokens.
+
+    Args:
+        vocab_size (`int`): The tokenizer's vocabulary size.
+        architecture (`str`): `"gemma3"` (sliding layers around one full-attention layer, as in Gemma 3) or
+            `"mistral"` (every layer sliding).
+        seed (`int`, *optional*, defaults to `0`): Seed of the random weights.
+        sliding_window (`int`, *optional*, defaults to `TINY_SLIDING_WINDOW`): The attention window in tokens.
+    """
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, MistralConfig, MistralForCausalLM
+
+    shape = {
+        "vocab_size": vocab_size,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        "max_position_embeddings": 2048,
+        "sliding_window": sliding_window,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "pad_token_id": 0,
+        "tie_word_embeddings": True,
+    }
+    torch.manual_seed(seed)
+    if architecture == "gemma3":
+        layer_types = ["sliding_attention", "full_attention", "sliding_attention"]
+        config = Gemma3TextConfig(num_hidden_layers=3, layer_types=layer_types, query_pre_attn_scalar=8, **shape)
+        model = Gemma3ForCausalLM(config)
+    elif architecture == "mistral":
+        model = MistralForCausalLM(MistralConfig(num_hidden_layers=2, **shape))
+    else:
+        raise ValueError(f"`architecture` must be 'gemma3' or 'mistral', got {architecture!r}.")
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.mul_(8.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def make_sliding_prospector():
+    """Builds a `Prospector` of a tiny sliding-window model and the tiny tokenizer: `(architecture, window)`."""
+    from hf_nuggets.prospector import Prospector
+
+    tokenizer = build_tiny_tokenizer()
+
+    def make(architecture: str, sliding_window: int = TINY_SLIDING_WINDOW) -> Prospector:
+        model = build_tiny_sliding_model(len(tokenizer), architecture, sliding_window=sliding_window)
+        return Prospector(model=model, tokenizer=tokenizer, name=f"tiny-{architecture}-window-{sliding_window}")
+
+    return make
+
+
+@pytest.fixture(scope="session", params=["gemma3", "mistral"])
+def sliding_prospector(request, make_sliding_prospector):
+    """A tiny random sliding-window model (Gemma 3 and Mistral) and the tiny tokenizer, as a `Prospector`."""
+    return make_sliding_prospector(request.param)
 
 
 @pytest.fixture(scope="session")

