@@ -458,6 +458,7 @@ class GoldenFilterCallback(TrainerCallback):
                 "num_tasks": len(tasks),
                 "template": self.scorer.template,
                 "limits": str(self.scorer.limits),
+                "gate_settings": str(self.scorer.gate_settings),
             }
         if self.id_column and self.id_column in dataset.column_names:
             settings["id_column"] = self.id_column

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .formatting import TEMPLATES
-from .gates import ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD, GateSettings, check_gates
+from .gates import GateSettings, check_gates
 from .scoring import TruncationLimits
 from .selection import check_percent
 
@@ -40,13 +40,19 @@ class ScoreConfig:
             "or names separated by commas among empty, placeholder, unaligned, unfinished."
         },
     )
-    alignment_threshold: float = field(
-        default=ALIGNMENT_THRESHOLD,
-        metadata={"help": "Gate `unaligned`: nuggets_alignment at or below this (log of 1/IFD, in nats)."},
+    alignment_threshold: str = field(
+        default="auto",
+        metadata={
+            "help": "Gate `unaligned`: nuggets_alignment at or below this (log of 1/IFD, in nats). 'auto': "
+            "calibrated for the prospector on the shipped tasks (see the README)."
+        },
     )
-    completeness_threshold: float = field(
-        default=COMPLETENESS_THRESHOLD,
-        metadata={"help": "Gate `unfinished`: nuggets_completeness (log-probability of the answer's end) below this."},
+    completeness_threshold: str = field(
+        default="auto",
+        metadata={
+            "help": "Gate `unfinished`: nuggets_completeness (log-probability of the answer's end) below this. "
+            "'auto': calibrated like --alignment_threshold."
+        },
     )
     limit: int | None = field(default=None, metadata={"help": "Score only the first N rows."})
     max_seconds: float | None = field(
@@ -131,9 +137,14 @@ class ScoreConfig:
 
     def gate_settings(self) -> GateSettings:
         """The thresholds of the gates."""
-        return GateSettings(
-            alignment_threshold=self.alignment_threshold, completeness_threshold=self.completeness_threshold
-        )
+        values = {}
+        for name in ("alignment_threshold", "completeness_threshold"):
+            value = str(getattr(self, name)).strip().lower()
+            try:
+                values[name] = value if value == "auto" else float(value)
+            except ValueError:
+                raise ValueError(f"`--{name}` must be a number or 'auto', got {value!r}.") from None
+        return GateSettings(**values)
 
     def __post_init__(self):
         try:

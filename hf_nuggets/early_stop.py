@@ -92,7 +92,7 @@ class EarlyStopping:
         """Bind to a scorer (after its `_setup`) and the selection share."""
         state = scorer._setup()
         self._encoder, self._base, self._s_zero = state["encoder"], state["engine"], state["s_zero"]
-        self._gate_settings = scorer.gate_settings
+        self._gate_settings = scorer.resolved_gate_settings
         self._return_scores = scorer.return_scores
         self._percent = float(top_percent)
         self._m = len(self._base.tasks)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -52,16 +52,49 @@ PLACEHOLDERS = (
     "[removed]",
 )
 
-#: `nuggets_alignment` at or below this gates a row as `unaligned`. 0 is IFD = 1, where Cherry-LLM and Superfiltering
-#: drop a pair; our prompt side also carries the template's "Instruction:" frame, which lifts any answer a little, so
-#: the threshold is the loosest multiple of 0.1 nats that gates no intact answer of the shipped task set
-#: (`benchmarks/calibrate_gates.py`; the README gives the measurement).
-ALIGNMENT_THRESHOLD = 0.1
+#: The grids the thresholds are chosen on: nats for `unaligned`, log-probabilities of powers of ten for `unfinished`.
+ALIGNMENT_GRID = tuple(round(0.1 * i, 1) for i in range(-10, 11))
+COMPLETENESS_GRID = tuple(math.log(10.0**-k) for k in range(1, 13))
 
-#: `nuggets_completeness` below this gates a row as `unfinished`: the prospector gives the end of the answer less than
-#: a 1 in 10,000 chance right after it. The loosest power of ten that gates no intact answer of the shipped task set
-#: (`benchmarks/calibrate_gates.py`).
+#: The thresholds the rule (`calibrate_thresholds`) gives for the embedded SmolLM2-135M-Instruct with the NUGGETS
+#: template: `nuggets_alignment` at or below 0.1 nats is `unaligned`, `nuggets_completeness` below log(1e-4) is
+#: `unfinished`. `row_flags` uses them when given no settings; a scorer calibrates its own (see `GateSettings`).
+ALIGNMENT_THRESHOLD = 0.1
 COMPLETENESS_THRESHOLD = math.log(1e-4)
+
+
+def calibrate_thresholds(intact_alignment: Sequence[float], intact_completeness: Sequence[float]) -> tuple:
+    """The thresholds of `unaligned` and `unfinished` for a prospector, from its signals on intact answers.
+
+    The rule: the loosest value of each grid that gates none of the intact answers; the strictest grid value when
+    every value would gate one. The intact answers are the reference answers of the shipped task set (see
+    `hf_nuggets.scorer.calibrated_gate_settings`), never the data being scored. 0 nats is IFD = 1, where Cherry-LLM
+    and Superfiltering drop a pair; the prompt side of our alignment also carries the template's frame, which lifts
+    any answer a little, so the rule may settle above 0.
+
+    Args:
+        intact_alignment (`list[float]`): `nuggets_alignment` of the intact answers.
+        intact_completeness (`list[float]`): `nuggets_completeness` of the intact answers (NaN values are ignored).
+
+    Returns:
+        `tuple[float, float]`: `(alignment_threshold, completeness_threshold)`.
+
+    Example:
+
+    ```python
+    >>> a, c = calibrate_thresholds([0.25, 0.9, 1.4], [-3.0, -8.5, -5.0])
+    >>> a, round(math.exp(c), 12)
+    (0.2, 0.0001)
+    ```
+    """
+    alignment = np.asarray(intact_alignment, dtype=np.float64)
+    completeness = np.asarray(intact_completeness, dtype=np.float64)
+    alignment, completeness = alignment[~np.isnan(alignment)], completeness[~np.isnan(completeness)]
+    low_a = alignment.min() if alignment.size else math.inf
+    low_c = completeness.min() if completeness.size else math.inf
+    a = max((t for t in ALIGNMENT_GRID if t < low_a), default=ALIGNMENT_GRID[0])
+    c = max((t for t in COMPLETENESS_GRID if t <= low_c), default=COMPLETENESS_GRID[-1])
+    return a, c
 
 
 @dataclass(frozen=True)
@@ -69,24 +102,41 @@ class GateSettings:
     """Thresholds and the placeholder list the gates use.
 
     Args:
-        alignment_threshold (`float`, *optional*, defaults to `0.1`): `unaligned` when `nuggets_alignment` is at or
-            below it.
-        completeness_threshold (`float`, *optional*, defaults to `log(1e-4)`): `unfinished` when
-            `nuggets_completeness` is below it.
+        alignment_threshold (`float` or `"auto"`, *optional*, defaults to `"auto"`): `unaligned` when
+            `nuggets_alignment` is at or below it. `"auto"`: chosen by `calibrate_thresholds` for the prospector and
+            template when the scorer starts.
+        completeness_threshold (`float` or `"auto"`, *optional*, defaults to `"auto"`): `unfinished` when
+            `nuggets_completeness` is below it; `"auto"` as above.
         placeholders (`tuple[str, ...]`, *optional*, defaults to `PLACEHOLDERS`): Whole answers that count as no
             answer, compared lower-cased after stripping.
     """
 
-    alignment_threshold: float = ALIGNMENT_THRESHOLD
-    completeness_threshold: float = COMPLETENESS_THRESHOLD
+    alignment_threshold: float | str = "auto"
+    completeness_threshold: float | str = "auto"
     placeholders: tuple[str, ...] = PLACEHOLDERS
 
     def __post_init__(self):
         for name in ("alignment_threshold", "completeness_threshold"):
             value = getattr(self, name)
+            if value == "auto":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-                raise ValueError(f"`{name}` must be a number, got {value!r}.")
+                raise ValueError(f"`{name}` must be a number or 'auto', got {value!r}.")
         object.__setattr__(self, "placeholders", tuple(p.strip().lower() for p in self.placeholders))
+
+    @property
+    def resolved(self) -> bool:
+        """Whether both thresholds are numbers (no `"auto"` left)."""
+        return "auto" not in (self.alignment_threshold, self.completeness_threshold)
+
+    def resolve(self, alignment_threshold: float, completeness_threshold: float) -> GateSettings:
+        """These settings with each `"auto"` threshold replaced by the given value."""
+        auto_a, auto_c = self.alignment_threshold == "auto", self.completeness_threshold == "auto"
+        return replace(
+            self,
+            alignment_threshold=alignment_threshold if auto_a else self.alignment_threshold,
+            completeness_threshold=completeness_threshold if auto_c else self.completeness_threshold,
+        )
 
 
 def row_flags(
@@ -101,7 +151,8 @@ def row_flags(
         output (`str`): The row's answer.
         alignment (`float`): Its `nuggets_alignment`.
         completeness (`float`): Its `nuggets_completeness`.
-        settings (`GateSettings`, *optional*): Thresholds and placeholders; the defaults when omitted.
+        settings (`GateSettings`, *optional*): Thresholds (numbers) and placeholders; when omitted, the placeholders
+            and the thresholds of the embedded default prospector (`ALIGNMENT_THRESHOLD`, `COMPLETENESS_THRESHOLD`).
 
     Returns:
         `tuple[str, ...]`: The names of the gates that fire.
@@ -117,7 +168,9 @@ def row_flags(
     ()
     ```
     """
-    settings = settings or GateSettings()
+    settings = settings or GateSettings(ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD)
+    if not settings.resolved:
+        raise ValueError("`settings` has an 'auto' threshold left: resolve it first (`calibrated_gate_settings`).")
     text = output.strip()
     flags = []
     if not text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -201,11 +202,15 @@ def selection_record(
 
 
 def gates_record(
-    flags: Sequence[str] | Mapping[str, int] | None, gates: str | Sequence[str] | None, settings: GateSettings
+    flags: Sequence[str] | Mapping[str, int] | None,
+    gates: str | Sequence[str] | None,
+    asked: GateSettings,
+    settings: GateSettings,
 ) -> dict[str, Any]:
     """The `gates` part of `summary.json`: which gates apply, their thresholds, and the rows each one flagged.
 
-    `flags` is the `nuggets_flags` column, or a count of its values (for a stream).
+    `flags` is the `nuggets_flags` column, or a count of its values (for a stream); `asked` the settings as given
+    (`"auto"` thresholds) and `settings` as used.
     """
     names = check_gates(gates) or ()
     if isinstance(flags, Mapping):
@@ -214,6 +219,11 @@ def gates_record(
         "applied": list(names),
         "alignment_threshold": settings.alignment_threshold,
         "completeness_threshold": settings.completeness_threshold,
+        "calibrated": [
+            name
+            for name in ("alignment_threshold", "completeness_threshold")
+            if getattr(asked, name) == "auto" and getattr(settings, name) != -math.inf
+        ],
         "placeholders": list(settings.placeholders),
     }
     if flags is not None:
@@ -274,7 +284,7 @@ def run_summary(
             "task_answers": scorer.stats.get("tasks_answer_truncated", 0),
         },
         "duplicates_reused": scorer.stats["duplicates_reused"],
-        "gates": gates_record(flags, gates, scorer.gate_settings),
+        "gates": gates_record(flags, gates, scorer.gate_settings, scorer.resolved_gate_settings),
         "quantiles": quantiles,
         "timings": {
             "load_s": round(t1 - t0, 3),

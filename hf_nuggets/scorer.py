@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,7 +12,15 @@ import numpy as np
 
 from .data import load_default_task_set
 from .formatting import TEMPLATES, Example, examples_from_batch, examples_from_rows, resolve_columns
-from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, GateSettings, join_flags, row_flags
+from .gates import (
+    ALIGNMENT_COLUMN,
+    COMPLETENESS_COLUMN,
+    FLAGS_COLUMN,
+    GateSettings,
+    calibrate_thresholds,
+    join_flags,
+    row_flags,
+)
 from .prospector import Prospector, load_prospector
 from .scoring import (
     ScoringEngine,
@@ -217,9 +226,21 @@ class GoldenScorer:
             if zero_shot is not None and np.shape(zero_shot) != (len(encoded),):
                 raise ValueError(f"`zero_shot` must have shape ({len(encoded)},), got {np.shape(zero_shot)}.")
             s_zero = engine.score([encoder.bos_id]) if zero_shot is None else np.asarray(zero_shot, np.float64)
-            self._state = {"encoder": encoder, "engine": engine, "s_zero": s_zero}
+            gates = calibrated_gate_settings(engine, encoder, self.gate_settings) if self.signals else None
+            self._state = {"encoder": encoder, "engine": engine, "s_zero": s_zero, "gates": gates}
             self.stats.update(tasks_prompt_truncated=prompts_cut, tasks_answer_truncated=answers_cut)
         return self._state
+
+    @property
+    def resolved_gate_settings(self) -> GateSettings:
+        """The gate settings with every `"auto"` threshold calibrated for this prospector and template.
+
+        Without signals (`signals=False`) the learned gates cannot fire, and their thresholds stay as given.
+        """
+        gates = self._setup()["gates"]
+        if gates is None:
+            return self.gate_settings.resolve(-math.inf, -math.inf)
+        return gates
 
     @property
     def zero_shot_scores(self) -> np.ndarray:
@@ -266,7 +287,7 @@ class GoldenScorer:
         self.stats["demos_truncated"] += int(truncated.sum())
         golden, gain = golden_from_scores(one_shot, state["s_zero"])
         flags = [
-            join_flags(row_flags(example.output, a, c, self.gate_settings))
+            join_flags(row_flags(example.output, a, c, self.resolved_gate_settings))
             for example, a, c in zip(examples, alignment, completeness, strict=True)
         ]
         return {
@@ -339,16 +360,51 @@ def flag_examples(
         max_batch_tokens (`int`, *optional*, defaults to `4096`): Padded tokens per forward pass.
 
     Returns:
-        `dict`: `alignment` and `completeness` arrays, and `flags` (comma-joined gate names per row).
+        `dict`: `alignment` and `completeness` arrays, `flags` (comma-joined gate names per row) and the
+        `gate_settings` used (their `"auto"` thresholds calibrated).
     """
     encoder = SegmentEncoder(prospector.tokenizer, template, limits)
     reader = TokenLogProbs(prospector.model, max_batch_tokens=max_batch_tokens)
+    gate_settings = calibrated_gate_settings(reader, encoder, gate_settings or GateSettings())
     alignment, completeness = read_signals(reader, [encoder.encode_signals(e) for e in examples])
     flags = [
         join_flags(row_flags(e.output, a, c, gate_settings))
         for e, a, c in zip(examples, alignment, completeness, strict=True)
     ]
-    return {"alignment": alignment, "completeness": completeness, "flags": flags}
+    return {"alignment": alignment, "completeness": completeness, "flags": flags, "gate_settings": gate_settings}
+
+
+_CALIBRATED: dict[tuple, tuple[Any, tuple[float, float]]] = {}
+
+
+def calibrated_gate_settings(reader: TokenLogProbs, encoder: SegmentEncoder, settings: GateSettings) -> GateSettings:
+    """`settings` with each `"auto"` threshold chosen by `calibrate_thresholds` for this prospector and template.
+
+    The intact answers are the reference answers of the task set shipped with the package (all of it, whatever task
+    set the run scores against), read with the run's template and limits: two short forwards per task, once per
+    model, template and limits in a process.
+
+    Args:
+        reader (`TokenLogProbs`): The prospector (a `ScoringEngine` is one).
+        encoder (`SegmentEncoder`): The run's tokenizer, template and limits.
+        settings (`GateSettings`): The settings to resolve.
+
+    Returns:
+        `GateSettings`: Settings with numeric thresholds.
+    """
+    if settings.resolved:
+        return settings
+    key = (id(reader.model), encoder.template, encoder.limits)
+    cached = _CALIBRATED.get(key)
+    if cached is None or cached[0] is not reader.model:
+        tasks = examples_from_rows(load_default_task_set(), what="the shipped task set")
+        alignment, completeness = read_signals(reader, [encoder.encode_signals(t) for t in tasks])
+        cached = (reader.model, calibrate_thresholds(alignment, completeness))
+        _CALIBRATED[key] = cached
+        logger.info(
+            "Gate thresholds calibrated on the shipped task set: alignment %.1f, completeness %.3g.", *cached[1]
+        )
+    return settings.resolve(*cached[1])
 
 
 def _fresh_stats() -> dict[str, int]:

@@ -62,3 +62,35 @@ def test_flawed_rows_rank_below_their_good_twins(embedded):
     gains = np.array(scored["nuggets_gain"])
     print("good vs stripped gains:", gains[:8].round(4), gains[8:].round(4))
     assert gains[:8].mean() > gains[8:].mean()
+
+
+def test_flawed_sample_rows_are_gated_or_in_the_bottom_half(embedded):
+    """Every kind of flawed sample row is caught: gated, or in the bottom half of the ungated ranking.
+
+    The sample's 40 flawed rows (10 each: empty answer, `<nooutput>`, an answer to another question, an answer cut
+    off mid-sentence) and its first 40 good rows, against 4 shipped tasks. Measured before this test was written,
+    with the default gate thresholds (see `benchmarks/calibrate_gates.py` and the README): on the whole 300-row
+    sample the gates flag all 40 flawed rows (10 of 10 of each kind) and 2 of the 260 good rows; on these 80 rows,
+    40 of 40 flawed and 1 of 40 good. The goal is at least 9 of 10 of each kind and at most 2 of the 40 good rows
+    gated, so the margin is one row per kind and one good row.
+
+    The same scores without gates (`gates=None`, the golden score alone) miss that goal, so this test fails when the
+    gates stop working.
+    """
+    from hf_nuggets.summary import flaw_catch
+
+    sample = load_sample_dataset()
+    flawed = [r for r in sample.to_list() if r["flaw"]]
+    good = [r for r in sample.to_list() if not r["flaw"]][:40]
+    rows = Dataset.from_list(flawed + good)
+    scored = rows.map(GoldenScorer(embedded, num_tasks=4), batched=True, batch_size=16)
+
+    def meets_goal(result):
+        return all(caught >= 9 for caught, _ in result["kinds"].values()) and result["good_gated"] <= 2
+
+    gated, alone = flaw_catch(scored), flaw_catch(scored, gates=None)
+    print("with gates:", gated["kinds"], "good gated", gated["good_gated"], "| golden score alone:", alone["kinds"])
+    assert set(gated["kinds"]) == {"empty_output", "nooutput", "truncated", "wrong_answer"}
+    assert all(rows == 10 for _, rows in gated["kinds"].values()) and gated["good"] == 40
+    assert meets_goal(gated)
+    assert not meets_goal(alone)

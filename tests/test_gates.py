@@ -10,11 +10,14 @@ from datasets import Dataset
 
 from hf_nuggets import select_top
 from hf_nuggets.gates import (
+    ALIGNMENT_GRID,
     ALIGNMENT_THRESHOLD,
+    COMPLETENESS_GRID,
     COMPLETENESS_THRESHOLD,
     GATE_NAMES,
     PLACEHOLDERS,
     GateSettings,
+    calibrate_thresholds,
     check_gates,
     flag_counts,
     flag_line,
@@ -86,12 +89,33 @@ def test_unfinished_gate_is_strictly_below_the_threshold():
 
 
 def test_gate_settings_change_the_rules():
-    """Custom thresholds and placeholders replace the defaults."""
+    """Custom thresholds and placeholders replace the defaults; 'auto' must be resolved before use."""
     settings = GateSettings(alignment_threshold=-1.0, completeness_threshold=-50.0, placeholders=("Pass",))
     assert row_flags("pass", -0.5, -20.0, settings) == ("placeholder",)
     assert row_flags("<nooutput>", -0.5, -20.0, settings) == ()
-    with pytest.raises(ValueError, match="`alignment_threshold` must be a number"):
+    with pytest.raises(ValueError, match="`alignment_threshold` must be a number or 'auto'"):
         GateSettings(alignment_threshold=NAN)
+    auto = GateSettings(completeness_threshold=-3.0)
+    assert not auto.resolved and auto.resolve(0.4, -99.0) == GateSettings(0.4, -3.0)
+    with pytest.raises(ValueError, match="'auto' threshold left"):
+        row_flags("x", 0.0, 0.0, auto)
+
+
+def test_calibration_rule_is_the_loosest_grid_value_gating_no_intact_answer():
+    """The rule picks the loosest grid threshold under every intact answer, and the strictest when none is."""
+    assert ALIGNMENT_GRID[0] == -1.0 and ALIGNMENT_GRID[-1] == 1.0 and len(ALIGNMENT_GRID) == 21
+    assert [round(math.exp(t), 14) for t in COMPLETENESS_GRID] == [10.0**-k for k in range(1, 13)]
+    a, c = calibrate_thresholds([0.31, 0.8], [-2.2, -4.0])
+    assert a == 0.3 and c == pytest.approx(math.log(1e-2))  # 0.3 < 0.31; log(1e-2) = -4.6 <= -4.0
+    a, c = calibrate_thresholds([0.3, 0.8], [math.log(1e-2), NAN])
+    assert a == pytest.approx(0.2) and c == pytest.approx(math.log(1e-2))  # at 0.3 the first would be gated
+    a, c = calibrate_thresholds([-5.0], [-80.0])
+    assert a == -1.0 and c == pytest.approx(math.log(1e-12))  # nothing fits: the strictest values
+    for alignment, completeness in ([0.05, 1.0, 0.37], [-9.3, -1.0, -25.0]), ([2.0], [-0.01]):
+        a, c = calibrate_thresholds(alignment, completeness)
+        assert not any(
+            row_flags("x", al, co, GateSettings(a, c)) for al, co in zip(alignment, completeness, strict=True)
+        )
 
 
 def test_unknown_gate_name_lists_the_known_ones():

@@ -125,3 +125,19 @@ def test_flag_examples_without_tasks_equals_the_scorer(tiny_prospector, candidat
     np.testing.assert_allclose(got["alignment"], alignment, atol=1e-6)
     np.testing.assert_allclose(got["completeness"], completeness, atol=1e-6)
     assert got["flags"] == flags
+
+
+def test_auto_thresholds_follow_the_rule_on_the_shipped_tasks(tiny_prospector, tasks):
+    """'auto' thresholds are the rule applied to the signals of the shipped tasks' intact answers; numbers stay."""
+    from hf_nuggets import load_default_task_set
+    from hf_nuggets.gates import GateSettings, calibrate_thresholds
+
+    shipped = [direct_signals(tiny_prospector, t) for t in examples_from_rows(load_default_task_set())]
+    expected = GateSettings(*calibrate_thresholds([a for a, _ in shipped], [c for _, c in shipped]))
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    got = scorer.resolved_gate_settings
+    assert got.alignment_threshold == expected.alignment_threshold
+    assert got.completeness_threshold == pytest.approx(expected.completeness_threshold)
+    fixed = GoldenScorer(tiny_prospector, tasks, gate_settings=GateSettings(completeness_threshold=-1.5))
+    assert fixed.resolved_gate_settings.completeness_threshold == -1.5
+    assert fixed.resolved_gate_settings.alignment_threshold == expected.alignment_threshold
