@@ -5,12 +5,13 @@ three ways: intact; cut after half of its words (for answers of at least four wo
 the task five places further on. The prospector's `nuggets_alignment` and `nuggets_completeness` are read for each
 (`hf_nuggets.scorer.flag_examples`, no task scoring). Then:
 
-- `unaligned`: the loosest threshold on the grid 0.0, 0.1, 0.2, ... nats that gates none of the intact answers;
-- `unfinished`: the loosest threshold on the grid log(1e-1), log(1e-2), ... that gates none of the intact answers.
+- `unaligned`: the loosest threshold on the grid -1.0, -0.9, ... 1.0 nats that gates none of the intact answers;
+- `unfinished`: the loosest threshold on the grid log(1e-1), log(1e-2), ... log(1e-12) that gates none of them.
 
-It prints, for each grid value, how many intact answers it gates and how many swapped or cut ones it catches, the
-values the rule picks, and then, for information only, what the defaults of `hf_nuggets.gates` do on the shipped
-sample (good rows gated, flawed rows caught per kind).
+This is `hf_nuggets.gates.calibrate_thresholds`, which the library runs on the intact answers whenever a threshold
+is `"auto"` (the default). The script prints, for grid values around the picks, how many intact answers each gates
+and how many swapped or cut ones it catches, the values the rule picks, and then, for information only, what those
+thresholds do on the shipped sample (good rows gated, flawed rows caught per kind).
 
     python benchmarks/calibrate_gates.py                       # embedded SmolLM2-135M-Instruct, NUGGETS template
     python benchmarks/calibrate_gates.py --model gemma3-270m   # the second embedded prospector
@@ -26,11 +27,11 @@ import numpy as np
 
 from hf_nuggets import load_default_task_set, load_prospector, load_sample_dataset
 from hf_nuggets.formatting import examples_from_rows
-from hf_nuggets.gates import ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD, split_flags
+from hf_nuggets.gates import ALIGNMENT_GRID, COMPLETENESS_GRID, calibrate_thresholds, split_flags
 from hf_nuggets.scorer import flag_examples
 
-ALIGNMENT_GRID = [round(0.1 * i, 1) for i in range(6)]
-COMPLETENESS_GRID = [10.0**-k for k in range(1, 8)]
+SHOWN_ALIGNMENT = [t for t in ALIGNMENT_GRID if -0.2 <= t <= 0.5]
+SHOWN_COMPLETENESS = COMPLETENESS_GRID[:8]
 
 
 def variants(tasks: list[dict]) -> list[dict]:
@@ -70,27 +71,22 @@ def main() -> None:
         return f"{int(mask[kinds == kind].sum())}/{int((kinds == kind).sum())}"
 
     print("unaligned: threshold, intact gated, swapped caught, cut caught")
-    for t in ALIGNMENT_GRID:
+    for t in SHOWN_ALIGNMENT:
         gated = alignment <= t
         print(f"  {t:4.1f}  {count(gated, 'intact')}  {count(gated, 'swapped')}  {count(gated, 'cut')}")
     print("unfinished: threshold, intact gated, cut caught, swapped caught")
-    for p in COMPLETENESS_GRID:
-        gated = completeness < math.log(p)
-        print(f"  log({p:.0e})  {count(gated, 'intact')}  {count(gated, 'cut')}  {count(gated, 'swapped')}")
+    for t in SHOWN_COMPLETENESS:
+        gated = completeness < t
+        print(f"  log({math.exp(t):.0e})  {count(gated, 'intact')}  {count(gated, 'cut')}  {count(gated, 'swapped')}")
     intact = kinds == "intact"
-    pick_a = max((t for t in ALIGNMENT_GRID if not (alignment[intact] <= t).any()), default=None)
-    pick_c = max((p for p in COMPLETENESS_GRID if not (completeness[intact] < math.log(p)).any()), default=None)
-    print(f"rule picks: alignment_threshold={pick_a}, completeness_threshold=log({pick_c})")
-    print(
-        f"defaults in hf_nuggets.gates: alignment_threshold={ALIGNMENT_THRESHOLD}, "
-        f"completeness_threshold=log({math.exp(COMPLETENESS_THRESHOLD):.0e})"
-    )
+    pick_a, pick_c = calibrate_thresholds(alignment[intact], completeness[intact])
+    print(f"rule picks: alignment_threshold={pick_a}, completeness_threshold=log({math.exp(pick_c):.0e})")
     if args.skip_sample:
         return
     sample = load_sample_dataset().to_list()
     flags = signals(prospector, sample, args.template)["flags"]
     flaws = [r["flaw"] or "good" for r in sample]
-    print("the defaults on the shipped sample (rows flagged by any gate / rows):")
+    print("'auto' thresholds on the shipped sample (rows flagged by any gate / rows):")
     for kind in sorted(set(flaws)):
         rows_of = [f for f, k in zip(flags, flaws, strict=True) if k == kind]
         names = sorted({name for f in rows_of for name in split_flags(f)})
