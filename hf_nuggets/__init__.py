@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from .cards import build_dataset_card
 from .data import load_data, load_default_task_set, load_sample_dataset
 from .formatting import Example
+from .gates import GATE_NAMES, GateSettings
 from .hub import export_repo_folder, push_scored_dataset
 from .prospector import Prospector, load_prospector
 from .refine import refine_task_set
@@ -32,7 +33,9 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "GATE_NAMES",
     "Example",
+    "GateSettings",
     "GoldenFilterCallback",
     "GoldenScorer",
     "Prospector",

@@ -68,7 +68,8 @@ def test_flawed_sample_rows_are_gated_or_in_the_bottom_half(embedded):
     """Every kind of flawed sample row is caught: gated, or in the bottom half of the ungated ranking.
 
     The sample's 40 flawed rows (10 each: empty answer, `<nooutput>`, an answer to another question, an answer cut
-    off mid-sentence) and its first 40 good rows, against 4 shipped tasks. Measured before this test was written,
+    off mid-sentence) and its first 40 good rows, against 2 shipped tasks (the ranking only matters for flawed rows
+    the gates miss). Measured before this test was written,
     with the default gate thresholds (see `benchmarks/calibrate_gates.py` and the README): on the whole 300-row
     sample the gates flag all 40 flawed rows (10 of 10 of each kind) and 2 of the 260 good rows; on these 80 rows,
     40 of 40 flawed and 1 of 40 good. The goal is at least 9 of 10 of each kind and at most 2 of the 40 good rows
@@ -83,7 +84,7 @@ def test_flawed_sample_rows_are_gated_or_in_the_bottom_half(embedded):
     flawed = [r for r in sample.to_list() if r["flaw"]]
     good = [r for r in sample.to_list() if not r["flaw"]][:40]
     rows = Dataset.from_list(flawed + good)
-    scored = rows.map(GoldenScorer(embedded, num_tasks=4), batched=True, batch_size=16)
+    scored = rows.map(GoldenScorer(embedded, num_tasks=2), batched=True, batch_size=16)
 
     def meets_goal(result):
         return all(caught >= 9 for caught, _ in result["kinds"].values()) and result["good_gated"] <= 2
