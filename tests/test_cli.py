@@ -7,7 +7,7 @@ import json
 import pytest
 from datasets import Dataset, load_dataset
 
-from hf_nuggets import GoldenScorer
+from hf_nuggets import GoldenScorer, select_top
 from hf_nuggets.cli import main
 from hf_nuggets.config import ScoreConfig
 from hf_nuggets.gates import GATE_NAMES
@@ -146,3 +146,26 @@ def test_unwritable_output_folder_is_refused(tiny_prospector, candidates, tasks,
 def test_eval_command_is_dispatched(capsys):
     assert main(["eval", "--help"]) == 0
     assert "--baseline" in capsys.readouterr().out
+
+
+def test_unknown_gate_flag_lists_the_gates(capsys):
+    """`--gates` with an unknown name stops before anything loads, naming the flag and the known gates."""
+    with pytest.raises(SystemExit) as stop:
+        main(["score", "data.jsonl", "--gates", "empty,emtpy"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert "--gates" in err and "['emtpy']" in err and "'empty', 'placeholder', 'unaligned', 'unfinished'" in err
+
+
+def test_gates_none_selects_by_golden_score_alone(files, tiny_model_dir, tmp_path):
+    """`--gates none` writes the top by golden score alone, flagged rows included; the summary says no gate applied."""
+    data, task_file, rows = files
+    common = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--top", "50"]
+    common += ["--device", "cpu", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "none"), "--gates", "none"]) == 0
+    summary = json.loads((tmp_path / "none" / "summary.json").read_text())
+    assert summary["gates"]["applied"] == [] and summary["selection"]["rows_selected"] == 9
+    scored = load_dataset("parquet", data_files=str(tmp_path / "none" / "scored.parquet"), split="train")
+    expected = select_top(scored, 50, gates=None)
+    selected = load_dataset("json", data_files=str(tmp_path / "none" / "selected.jsonl"), split="train")
+    assert selected["instruction"] == expected["instruction"]
