@@ -7,7 +7,7 @@ from .data import load_data, load_default_task_set, load_sample_dataset
 from .formatting import Example
 from .hub import export_repo_folder, push_scored_dataset
 from .prospector import Prospector, load_prospector
-from .refine import refine_task_set
+from .refine import auto_task_set, refine_task_set
 from .scale import prospect_sharded
 from .scorer import GoldenScorer, golden_score
 from .scoring import TruncationLimits
@@ -39,6 +39,7 @@ __all__ = [
     "TruncationLimits",
     "__version__",
     "alpaca_eval_winrate",
+    "auto_task_set",
     "build_dataset_card",
     "compute_winrate",
     "export_repo_folder",

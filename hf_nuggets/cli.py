@@ -193,6 +193,8 @@ def refine_main(argv: Sequence[str]) -> int:
             dedup_threshold=config.dedup_threshold,
             embedder=config.embedder,
             seed=config.seed,
+            prospector=config.model,
+            template=config.template,
         )
     except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError, OSError) as err:
         print(f"hf-nuggets refine: error: {err}", file=sys.stderr)

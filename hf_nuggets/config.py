@@ -164,7 +164,7 @@ class RefineConfig:
     top_quality: int = field(default=20, metadata={"help": "Best-quality rows that enter directly."})
     pool: int = field(default=10_000, metadata={"help": "Best-quality rows the diversity selection draws from."})
     quality: str = field(
-        default="judge", metadata={"help": "'judge' (embedded prospector), a score column, or a reward model id."}
+        default="judge", metadata={"help": "'judge' (the prospector, --model), a score column, or a reward model id."}
     )
     selector: str = field(default="kcenter", metadata={"help": "kcenter (the paper) or affinity."})
     dedup: bool = field(default=True, metadata={"help": "Remove near-duplicates (MinHash LSH) before selecting."})
@@ -172,7 +172,17 @@ class RefineConfig:
     embedder: str | None = field(default=None, metadata={"help": "Sentence encoder (default: all-MiniLM-L6-v2)."})
     split: str = field(default="train", metadata={"help": "Split of a Hub dataset or DatasetDict."})
     seed: int = field(default=0, metadata={"help": "Seed for hashing and affinity propagation."})
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prospector that reads the gates' signals (and judges): Hub id, local folder or .gguf file. "
+            "Default: the embedded SmolLM2-135M-Instruct."
+        },
+    )
+    template: str = field(default="alpaca", metadata={"help": f"Prompt template: one of {', '.join(TEMPLATES)}."})
 
     def __post_init__(self):
         if not self.out.endswith((".jsonl", ".parquet")):
             raise ValueError(f"`out` must end with .jsonl or .parquet, got {self.out!r}.")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"`template` must be one of {TEMPLATES}, got {self.template!r}.")
