@@ -17,11 +17,19 @@ class ScoreConfig:
     tasks: str | None = field(
         default=None,
         metadata={
-            "help": "Task set: a JSON/JSONL/CSV/parquet file, saved dataset or Hub id. "
+            "help": "Task set: a JSON/JSONL/CSV/parquet file, saved dataset or Hub id, or 'auto' to draw the tasks "
+            "from the data itself (see auto_task_set; write ./auto for a file named auto). "
             "Default: the task set shipped with the package."
         },
     )
-    num_tasks: int | None = field(default=None, metadata={"help": "Use only the first N tasks of the task set."})
+    num_tasks: int | None = field(
+        default=None,
+        metadata={"help": "Use only the first N tasks of the task set; with --tasks auto, draw N tasks (default 16)."},
+    )
+    task_sample_size: int = field(
+        default=256, metadata={"help": "--tasks auto: rows drawn at random to choose the tasks from."}
+    )
+    task_seed: int = field(default=0, metadata={"help": "--tasks auto: seed of the sample."})
     model: str | None = field(
         default=None,
         metadata={
@@ -125,7 +133,7 @@ class ScoreConfig:
             raise ValueError("`max_seconds` is for unsharded runs; a sharded run can be stopped and resumed instead.")
         if self.top is not None:
             check_percent(self.top, "top")
-        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens"):
+        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens", "task_sample_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value}.")
@@ -135,6 +143,10 @@ class ScoreConfig:
             raise ValueError(f"`template` must be one of {TEMPLATES}, got {self.template!r}.")
         self.column_mapping()  # validates the syntax
         self.limits()
+
+    def auto_tasks(self) -> bool:
+        """Whether the tasks are drawn from the data (`--tasks auto`)."""
+        return self.tasks == "auto"
 
     def limits(self) -> TruncationLimits:
         return TruncationLimits(self.max_demo_tokens, self.max_prompt_tokens, self.max_answer_tokens)
