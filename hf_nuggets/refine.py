@@ -318,9 +318,10 @@ def auto_task_set(
 
     A seeded random sample of `sample_size` rows (all rows when there are no more) goes through `refine_task_set`:
     the gates first (no empty, placeholder, unaligned or unfinished row becomes a task), then quality, near-duplicate
-    removal and diversity. The rows chosen as tasks stay among the candidates: each is scored against a task set
-    that holds itself, which can raise its own golden score by at most 1/`num_tasks` (its own task). The provenance
-    names those rows so they can be told apart.
+    removal and diversity. The rows chosen as tasks stay among the candidates (the simplest, and nothing is hidden):
+    each is scored against a task set that holds itself, which can add 1/`num_tasks` to its golden score and, since
+    a row predicts its own answer very well (+0.8 to +2.9 nats on the shipped sample), lifts its `nuggets_gain` far
+    more. The provenance names those rows so they can be told apart or dropped.
 
     Args:
         dataset (`datasets.Dataset` or `list[dict]`): The data that will be scored (map-style: it needs a length).

@@ -94,8 +94,8 @@ def describe_tasks(record: Mapping[str, Any] | None) -> str:
     >>> print(describe_tasks({"source": "auto", "count": 2, "provenance": made}))
     drawn from the scored data itself (--tasks auto): a random sample of 40 of its 300 rows (seed 0), less 3 rows
     stopped by the gates (empty 1, placeholder 2) and 1 near-duplicate, chosen by quality, then kcenter diversity. The
-    rows chosen as tasks stay among the scored candidates; each can raise its own golden score by at most 1/2.
-    Rows chosen: 5, 17.
+    rows chosen as tasks stay among the scored candidates; each meets itself as one of the tasks, which can add 1/2
+    to its golden score and lifts its mean gain. Rows chosen: 5, 17.
     ```
     """
     if not record:
@@ -118,9 +118,8 @@ def describe_tasks(record: Mapping[str, Any] | None) -> str:
         f"{made.get('rows_available')} rows (seed {made.get('seed')}), less {gated.get('rows', 0)} rows stopped by "
         "the gates" + (f" ({gates})" if gates else "") + f" and {dups} near-duplicate{'' if dups == 1 else 's'}, "
         f"chosen by quality, then {made.get('selector')} diversity. The rows chosen as tasks stay among the scored "
-        f"candidates; each can raise its own golden score by at most 1/{count}. Rows chosen: "
-        + ", ".join(str(r) for r in made.get("rows", []))
-        + "."
+        f"candidates; each meets itself as one of the tasks, which can add 1/{count} to its golden score and lifts "
+        "its mean gain. Rows chosen: " + ", ".join(str(r) for r in made.get("rows", [])) + "."
     )
 
 

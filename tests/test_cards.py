@@ -326,11 +326,11 @@ def test_local_source_is_named_by_its_file_name_only(scored):
                     "rows": [4, 8, 15, 16, 23, 42, 108, 299],
                 },
             },
-            "| Task set | 8 tasks; drawn from the scored data itself (--tasks auto): a random sample of 256 of its 300 "
-            "rows (seed 0), less 40 rows stopped by the gates (empty 10, placeholder 10, unaligned 20) and 0 "
+            "| Task set | 8 tasks; drawn from the scored data itself (--tasks auto): a random sample of 256 of its "
+            "300 rows (seed 0), less 40 rows stopped by the gates (empty 10, placeholder 10, unaligned 20) and 0 "
             "near-duplicates, chosen by quality, then kcenter diversity. The rows chosen as tasks stay among the "
-            "scored candidates; each can raise its own golden score by at most 1/8. Rows chosen: 4, 8, 15, 16, 23, "
-            "42, 108, 299. |",
+            "scored candidates; each meets itself as one of the tasks, which can add 1/8 to its golden score and "
+            "lifts its mean gain. Rows chosen: 4, 8, 15, 16, 23, 42, 108, 299. |",
         ),
     ],
 )

@@ -203,7 +203,7 @@ def test_prospect_auto_tasks_are_recorded_in_summary_and_card(tiny_prospector, c
         "| Task set | 3 tasks; drawn from the scored data itself (--tasks auto): a random sample of 20 of its 24 rows "
         f"(seed 1), less {gated['rows']} rows stopped by the gates (empty {gated['by_gate']['empty']})"
     )
-    assert "stay among the scored candidates; each can raise its own golden score by at most 1/3." in row
+    assert "each meets itself as one of the tasks, which can add 1/3 to its golden score and lifts its mean" in row
     assert "Rows chosen: " + ", ".join(str(r) for r in made["rows"]) + "." in row
 
 
