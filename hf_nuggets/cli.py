@@ -12,7 +12,7 @@ from .config import ScoreConfig
 USAGE = """usage: hf-nuggets <command> [options]
 
 commands:
-  score DATA [--tasks TASKS] [--out DIR] [--model M] [--top 5] ...   score a dataset by golden score
+  score DATA [--tasks TASKS|auto] [--out DIR] [--model M] [--top 5]   score a dataset by golden score
   demo [--out DIR] [--max_seconds S]                                  score the shipped sample with the defaults
   refine DATA [--size 100] [--out tasks.jsonl] [--selector kcenter]    build a refined task set
   card DIR [--out OUT]                                                write the dataset card of a scored folder
@@ -47,10 +47,17 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
     prospector = load_prospector(
         config.model, revision=config.revision, gguf_file=config.gguf_file, device=device, dtype=config.dtype
     )
+    auto = config.auto_tasks()
+    task_set, auto_options = None, None
+    if auto:
+        task_set = "auto"
+        auto_options = {"sample_size": config.task_sample_size, "seed": config.task_seed}
+        if config.num_tasks is not None:
+            auto_options["num_tasks"] = config.num_tasks
     scorer = GoldenScorer(
         prospector,
-        config.tasks,
-        num_tasks=config.num_tasks,
+        None if auto else config.tasks,
+        num_tasks=None if auto else config.num_tasks,
         columns=config.column_mapping(),
         template=config.template,
         limits=config.limits(),
@@ -75,6 +82,8 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
             dataset,
             scorer,
             config.out,
+            task_set=task_set,
+            auto_options=auto_options,
             top_percent=config.top,
             limit=config.limit,
             shard_size=config.shard_size or 64,
@@ -98,6 +107,8 @@ def _run(config: ScoreConfig, dataset, source: str, quiet: bool) -> dict:
         dataset,
         scorer,
         config.out,
+        task_set=task_set,
+        auto_options=auto_options,
         top_percent=config.top,
         limit=config.limit,
         max_seconds=config.max_seconds,
@@ -196,6 +207,8 @@ def refine_main(argv: Sequence[str]) -> int:
             dedup_threshold=config.dedup_threshold,
             embedder=config.embedder,
             seed=config.seed,
+            prospector=config.model,
+            template=config.template,
         )
     except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError, OSError) as err:
         print(f"hf-nuggets refine: error: {err}", file=sys.stderr)

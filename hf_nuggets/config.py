@@ -18,11 +18,19 @@ class ScoreConfig:
     tasks: str | None = field(
         default=None,
         metadata={
-            "help": "Task set: a JSON/JSONL/CSV/parquet file, saved dataset or Hub id. "
+            "help": "Task set: a JSON/JSONL/CSV/parquet file, saved dataset or Hub id, or 'auto' to draw the tasks "
+            "from the data itself (see auto_task_set; write ./auto for a file named auto). "
             "Default: the task set shipped with the package."
         },
     )
-    num_tasks: int | None = field(default=None, metadata={"help": "Use only the first N tasks of the task set."})
+    num_tasks: int | None = field(
+        default=None,
+        metadata={"help": "Use only the first N tasks of the task set; with --tasks auto, draw N tasks (default 16)."},
+    )
+    task_sample_size: int = field(
+        default=256, metadata={"help": "--tasks auto: rows drawn at random to choose the tasks from."}
+    )
+    task_seed: int = field(default=0, metadata={"help": "--tasks auto: seed of the sample."})
     model: str | None = field(
         default=None,
         metadata={
@@ -170,7 +178,7 @@ class ScoreConfig:
             raise ValueError("`max_seconds` is for unsharded runs; a sharded run can be stopped and resumed instead.")
         if self.top is not None:
             check_percent(self.top, "top")
-        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens"):
+        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens", "task_sample_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value}.")
@@ -180,6 +188,10 @@ class ScoreConfig:
             raise ValueError(f"`template` must be one of {TEMPLATES}, got {self.template!r}.")
         self.column_mapping()  # validates the syntax
         self.limits()
+
+    def auto_tasks(self) -> bool:
+        """Whether the tasks are drawn from the data (`--tasks auto`)."""
+        return self.tasks == "auto"
 
     def limits(self) -> TruncationLimits:
         return TruncationLimits(self.max_demo_tokens, self.max_prompt_tokens, self.max_answer_tokens)
@@ -209,7 +221,7 @@ class RefineConfig:
     top_quality: int = field(default=20, metadata={"help": "Best-quality rows that enter directly."})
     pool: int = field(default=10_000, metadata={"help": "Best-quality rows the diversity selection draws from."})
     quality: str = field(
-        default="judge", metadata={"help": "'judge' (embedded prospector), a score column, or a reward model id."}
+        default="judge", metadata={"help": "'judge' (the prospector, --model), a score column, or a reward model id."}
     )
     selector: str = field(default="kcenter", metadata={"help": "kcenter (the paper) or affinity."})
     dedup: bool = field(default=True, metadata={"help": "Remove near-duplicates (MinHash LSH) before selecting."})
@@ -217,7 +229,17 @@ class RefineConfig:
     embedder: str | None = field(default=None, metadata={"help": "Sentence encoder (default: all-MiniLM-L6-v2)."})
     split: str = field(default="train", metadata={"help": "Split of a Hub dataset or DatasetDict."})
     seed: int = field(default=0, metadata={"help": "Seed for hashing and affinity propagation."})
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "Prospector that reads the gates' signals (and judges): Hub id, local folder or .gguf file. "
+            "Default: the embedded SmolLM2-135M-Instruct."
+        },
+    )
+    template: str = field(default="alpaca", metadata={"help": f"Prompt template: one of {', '.join(TEMPLATES)}."})
 
     def __post_init__(self):
         if not self.out.endswith((".jsonl", ".parquet")):
             raise ValueError(f"`out` must end with .jsonl or .parquet, got {self.out!r}.")
+        if self.template not in TEMPLATES:
+            raise ValueError(f"`template` must be one of {TEMPLATES}, got {self.template!r}.")

@@ -119,6 +119,9 @@ def _public_summary(summary: Mapping[str, Any], top_percent: float | None, rows:
     source = out.get("source")
     if source and not is_hub_dataset_id(source):
         out["source"] = Path(source).name
+    tasks = dict(out.get("tasks") or {})
+    if tasks.get("source") not in (None, "auto", "shipped", "given") and not is_hub_dataset_id(tasks["source"]):
+        out["tasks"] = {**tasks, "source": Path(tasks["source"]).name}
     selection = {k: v for k, v in dict(out.get("selection") or {}).items() if k != "files"}
     if top_percent is not None:
         selection.update(

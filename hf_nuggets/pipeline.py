@@ -66,11 +66,59 @@ def batch_fits(elapsed: float, rows_done: int, next_rows: int, max_seconds: floa
     return elapsed + elapsed / rows_done * next_rows <= max_seconds
 
 
+def prepare_task_set(
+    dataset: Any,
+    scorer: GoldenScorer,
+    task_set: Any = None,
+    auto_options: Mapping[str, Any] | None = None,
+    *,
+    progress: bool = True,
+) -> tuple[GoldenScorer, dict[str, Any]]:
+    """The scorer a run uses, and the `tasks` record of its summary.
+
+    Args:
+        dataset (`datasets.Dataset`): The rows that will be scored (`"auto"` draws its tasks from them).
+        scorer (`GoldenScorer`): The scorer as configured.
+        task_set (*optional*): `None` keeps the scorer's tasks; `"auto"` builds them with `auto_task_set` from
+            `dataset`, with the scorer's prospector, columns, template, limits and gate settings; anything else
+            `GoldenScorer` accepts (a file, a Hub id, a list of dicts, a `Dataset`) replaces them.
+        auto_options (`dict`, *optional*): More arguments of `auto_task_set` (`num_tasks`, `sample_size`, `seed`,
+            `quality`, `selector`, ...), for `"auto"` only.
+        progress (`bool`, *optional*, defaults to `True`): Show progress bars.
+
+    Returns:
+        `tuple[GoldenScorer, dict]`: The scorer and `{"source", "count"}` (plus `provenance` for `"auto"`);
+        `source` is `"auto"`, `"shipped"`, the file or Hub id, or `"given"` for tasks passed in memory.
+    """
+    if auto_options and not (isinstance(task_set, str) and task_set == "auto"):
+        raise ValueError(f"`auto_options` are for `task_set='auto'`, got `task_set`={task_set!r}.")
+    if isinstance(task_set, str) and task_set == "auto":
+        from .refine import auto_task_set
+
+        tasks, provenance = auto_task_set(
+            dataset,
+            prospector=scorer.loaded_prospector,
+            columns=scorer.columns,
+            template=scorer.template,
+            limits=scorer.limits,
+            gate_settings=scorer.gate_settings,
+            progress=progress,
+            **dict(auto_options or {}),
+        )
+        scorer = scorer.with_options(task_set=tasks.select_columns(["instruction", "input", "output"]).to_list())
+        return scorer, {"source": "auto", "count": len(scorer.tasks), "provenance": provenance}
+    if task_set is not None:
+        scorer = scorer.with_options(task_set=task_set)
+    return scorer, {"source": getattr(scorer, "task_source", "given"), "count": len(scorer.tasks)}
+
+
 def prospect(
     dataset: Any,
     scorer: GoldenScorer,
     out_dir: str | os.PathLike,
     *,
+    task_set: Any = None,
+    auto_options: Mapping[str, Any] | None = None,
     top_percent: float | None = None,
     limit: int | None = None,
     max_seconds: float | None = None,
@@ -90,6 +138,10 @@ def prospect(
         dataset (`datasets.Dataset`): The candidates.
         scorer (`GoldenScorer`): The scorer (prospector, task set, template, limits).
         out_dir (`str`): Output folder, created if missing.
+        task_set (*optional*): `"auto"` draws the tasks from the rows to be scored with `auto_task_set` (before
+            any scoring; too little data fails there); a file, Hub id, list of dicts or `Dataset` replaces the
+            scorer's tasks; `None` (default) keeps them. See `prepare_task_set`.
+        auto_options (`dict`, *optional*): Arguments of `auto_task_set` (`num_tasks`, `sample_size`, `seed`, ...).
         top_percent (`float`, *optional*): Also write the top `top_percent`% as `selected.parquet/.jsonl`.
         limit (`int`, *optional*): Score only the first `limit` rows.
         max_seconds (`float`, *optional*): Time budget for scoring (loading the model not included).
@@ -124,6 +176,9 @@ def prospect(
     t0 = time.perf_counter()
     scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
     t1 = time.perf_counter()
+    work = dataset.select(range(rows_total)) if rows_total < len(dataset) else dataset
+    scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress)
+    task_seconds = time.perf_counter() - t1
     scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores
     t2 = time.perf_counter()
 
@@ -179,6 +234,8 @@ def prospect(
         pairs_scored=done * len(scorer.tasks),
         flags=columns[FLAGS_COLUMN],
         gates=gates,
+        tasks=tasks_record,
+        task_seconds=task_seconds,
     )
     summary["files"] = files
     if top_percent is not None:
@@ -245,6 +302,8 @@ def run_summary(
     pairs_scored: int,
     flags: Sequence[str] | Mapping[str, int] | None = None,
     gates: str | Sequence[str] | None = "all",
+    tasks: Mapping[str, Any] | None = None,
+    task_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """The common part of `summary.json`: counts, model, template, limits, truncations, quantiles and timings.
 
@@ -255,6 +314,9 @@ def run_summary(
         pairs_scored (`int`): Candidate-task pairs scored in this run, for the throughput.
         flags (`list[str]`, *optional*): The `nuggets_flags` of the scored rows, counted per gate.
         gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates selection applies.
+        tasks (`dict`, *optional*): The `tasks` record of `prepare_task_set`.
+        task_seconds (`float`, *optional*, defaults to `0`): Seconds spent building the task set, between the
+            second and third readings of `times` (not counted as zero-shot time; reported as `tasks_s` for `auto`).
     """
     from . import __version__
 
@@ -269,6 +331,9 @@ def run_summary(
         "stopped_early": stopped_early,
         "max_seconds": max_seconds,
         "num_tasks": len(scorer.tasks),
+        "tasks": dict(tasks)
+        if tasks is not None
+        else {"source": getattr(scorer, "task_source", "given"), "count": len(scorer.tasks)},
         "model": prospector.name,
         "model_revision": prospector.revision,
         "device": str(prospector.device),
@@ -288,7 +353,8 @@ def run_summary(
         "quantiles": quantiles,
         "timings": {
             "load_s": round(t1 - t0, 3),
-            "zero_shot_s": round(t2 - t1, 3),
+            **({"tasks_s": round(task_seconds, 3)} if (tasks or {}).get("source") == "auto" else {}),
+            "zero_shot_s": round(t2 - t1 - task_seconds, 3),
             "scoring_s": round(t3 - t2, 3),
             "pairs_per_s": round(pairs_scored / max(t3 - t2, 1e-9), 2),
         },

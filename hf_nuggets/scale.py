@@ -18,7 +18,14 @@ import numpy as np
 
 from .formatting import examples_from_batch, resolve_columns
 from .gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, bits_to_flags, check_gates, flags_to_bits
-from .pipeline import _atomic_write_text, _check_writable, run_summary, save_dataset_files, selection_record
+from .pipeline import (
+    _atomic_write_text,
+    _check_writable,
+    prepare_task_set,
+    run_summary,
+    save_dataset_files,
+    selection_record,
+)
 from .scorer import ONE_SHOT_COLUMN, GoldenScorer
 from .selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, gated_rows
 from .shards import (
@@ -48,6 +55,8 @@ def prospect_sharded(
     scorer: GoldenScorer,
     out_dir: str | os.PathLike,
     *,
+    task_set: Any = None,
+    auto_options: dict[str, Any] | None = None,
     top_percent: float | None = None,
     limit: int | None = None,
     shard_size: int = 64,
@@ -71,6 +80,10 @@ def prospect_sharded(
         dataset (`datasets.Dataset` or `datasets.IterableDataset`): The candidates; a stream is read shard by shard.
         scorer (`GoldenScorer`): The scorer.
         out_dir (`str`): Output folder; the checkpoint lives in its `checkpoint/` subfolder.
+        task_set (*optional*): As for `prospect`; `"auto"` needs a map-style dataset and draws its tasks from the
+            rows to be scored (before deduplication). Every process builds the same tasks from the same seed; the
+            checkpoint's fingerprint holds the tasks, so a process that built other tasks is refused, never mixed in.
+        auto_options (`dict`, *optional*): Arguments of `auto_task_set` (`num_tasks`, `sample_size`, `seed`, ...).
         top_percent (`float`, *optional*): Also write the top `top_percent`% as `selected.*`.
         limit (`int`, *optional*): Score only the first `limit` rows.
         shard_size (`int`, *optional*, defaults to `64`): Rows per shard (the unit of checkpointing and of memory).
@@ -121,6 +134,8 @@ def prospect_sharded(
             raise ValueError(f"`early_stop` runs in one process (its threshold is sequential), got {world} processes.")
     if not streaming and len(dataset) == 0:
         raise ValueError("The dataset is empty: there is nothing to score.")
+    if streaming and isinstance(task_set, str) and task_set == "auto":
+        raise ValueError("`task_set='auto'` samples the data, which a stream cannot give: load it map-style.")
     out = Path(out_dir)
     _check_writable(out)
 
@@ -132,6 +147,9 @@ def prospect_sharded(
     if not streaming:
         total = len(dataset) if limit is None else min(limit, len(dataset))
         work = dataset.select(range(total)) if total < len(dataset) else dataset
+    scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress and rank == 0)
+    t_tasks = time.perf_counter()
+    if not streaming:
         if dedup_threshold is not None:
             from .dedup import duplicate_representatives
 
@@ -226,6 +244,8 @@ def prospect_sharded(
         pairs_scored=this_run * len(scorer.tasks),
         flags=flags,
         gates=gates,
+        tasks=tasks_record,
+        task_seconds=t_tasks - t1,
     )
     summary.update(
         {

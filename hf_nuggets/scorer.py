@@ -68,7 +68,9 @@ class GoldenScorer:
         prospector (`Prospector`, `str` or `None`, *optional*): A loaded `Prospector`, a model name or path for
             `load_prospector`, or `None` for the embedded SmolLM2-135M-Instruct. Names load on first use.
         task_set (`datasets.Dataset`, `list[dict]` or `None`, *optional*): The predefined tasks, with the same
-            column conventions as the data. `None` for the task set shipped with the package.
+            column conventions as the data, or a file or Hub id to load them from. `None` for the task set shipped
+            with the package. `"auto"` (tasks drawn from the data) is refused here, since a scorer never sees the whole
+            data: use `auto_task_set` or `prospect(..., task_set="auto")`.
         num_tasks (`int`, *optional*): Use only the first `num_tasks` tasks.
         columns (`dict`, *optional*): Maps `instruction`, `input`, `output` (or `messages`) to the data's column
             names. Chat data in a `messages` column (TRL conversational format) is detected automatically.
@@ -124,9 +126,19 @@ class GoldenScorer:
                 "`prospector` must be a `Prospector` (see `load_prospector`), a model name or path, or None; "
                 f"got {type(prospector).__name__}."
             )
+        if isinstance(task_set, str) and task_set == "auto":
+            raise ValueError(
+                "`task_set='auto'` draws the tasks from the data being scored, which a `GoldenScorer` does not see: "
+                "build them with `hf_nuggets.auto_task_set(dataset, ...)` and pass them as `task_set`, or run "
+                "`prospect(dataset, scorer, out_dir, task_set='auto')`."
+            )
         self.prospector = prospector
         # The shipped default task set is read on first use, so importing `golden_score` reads no file.
         self._tasks = None if task_set is None else _task_examples(task_set, num_tasks)
+        #: Where the tasks came from, for the run summary: "shipped", the file or Hub id, or "given" (in memory).
+        self.task_source = (
+            "shipped" if task_set is None else str(task_set) if isinstance(task_set, (str, os.PathLike)) else "given"
+        )
         self._num_tasks = num_tasks
         self.columns = dict(columns) if columns else None
         self.template = template
@@ -164,11 +176,12 @@ class GoldenScorer:
     )
 
     def __getstate__(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._SETTINGS}
+        return {**{name: getattr(self, name) for name in self._SETTINGS}, "task_source": self.task_source}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         self._tasks, self._num_tasks = state.pop("tasks"), None
+        self.task_source = state.pop("task_source", "given")
         self.__dict__.update(state)
         self._state, self._loaded = None, None
         self.stats = _fresh_stats()
@@ -181,7 +194,7 @@ class GoldenScorer:
         if "model" in options:
             options["prospector"] = options.pop("model")
         settings = self.__getstate__()
-        tasks = settings.pop("tasks")
+        tasks, task_source = settings.pop("tasks"), settings.pop("task_source")
         unknown = set(options) - set(settings) - {"task_set", "num_tasks"}
         if unknown:
             raise TypeError(f"Unknown option(s) {sorted(unknown)}; accepted: {sorted(settings) + ['task_set']}.")
@@ -190,7 +203,10 @@ class GoldenScorer:
             settings["task_set"] = [
                 {"instruction": t.instruction, "input": t.input, "output": t.output} for t in tasks
             ]
-        return GoldenScorer(**settings)
+        scorer = GoldenScorer(**settings)
+        if "task_set" not in options:
+            scorer.task_source = task_source
+        return scorer
 
     # -- lazy set-up -----------------------------------------------------------------------------------------------
     @property

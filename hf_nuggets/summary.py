@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,6 +104,50 @@ def best_and_worst(
     return pick(best), pick(order[::-1][:k])
 
 
+def describe_tasks(record: Mapping[str, Any] | None) -> str:
+    """Where a run's tasks came from, from the `tasks` record of `summary.json` (`""` without one).
+
+    The text follows "m tasks; " in the dataset card. A local task file is named by its file name only.
+
+    Example:
+
+    ```python
+    >>> describe_tasks({"source": "shipped", "count": 16})
+    'the task set shipped with hf-nuggets'
+    >>> made = {"sample_size": 40, "rows_available": 300, "seed": 0, "near_duplicates": 1, "selector": "kcenter",
+    ...         "gated": {"rows": 3, "by_gate": {"empty": 1, "placeholder": 2, "unaligned": 0}}, "rows": [5, 17]}
+    >>> print(describe_tasks({"source": "auto", "count": 2, "provenance": made}))
+    drawn from the scored data itself (--tasks auto): a random sample of 40 of its 300 rows (seed 0), less 3 rows
+    stopped by the gates (empty 1, placeholder 2) and 1 near-duplicate, chosen by quality, then kcenter diversity. The
+    rows chosen as tasks stay among the scored candidates; each meets itself as one of the tasks, which can add 1/2
+    to its golden score and lifts its mean gain. Rows chosen: 5, 17.
+    ```
+    """
+    if not record:
+        return ""
+    source, count = record.get("source"), record.get("count")
+    if source == "shipped":
+        return "the task set shipped with hf-nuggets"
+    if source == "given":
+        return "passed to the scorer in memory"
+    if source != "auto":
+        from .cards import public_name
+
+        return f"from {public_name(source)}"
+    made = record.get("provenance") or {}
+    gated = made.get("gated") or {}
+    gates = ", ".join(f"{name} {n}" for name, n in (gated.get("by_gate") or {}).items() if n)
+    dups = made.get("near_duplicates", 0)
+    return (
+        f"drawn from the scored data itself (--tasks auto): a random sample of {made.get('sample_size')} of its "
+        f"{made.get('rows_available')} rows (seed {made.get('seed')}), less {gated.get('rows', 0)} rows stopped by "
+        "the gates" + (f" ({gates})" if gates else "") + f" and {dups} near-duplicate{'' if dups == 1 else 's'}, "
+        f"chosen by quality, then {made.get('selector')} diversity. The rows chosen as tasks stay among the scored "
+        f"candidates; each meets itself as one of the tasks, which can add 1/{count} to its golden score and lifts "
+        "its mean gain. Rows chosen: " + ", ".join(str(r) for r in made.get("rows", [])) + "."
+    )
+
+
 def format_summary(
     summary: dict[str, Any],
     rows: dict[str, list],
@@ -119,6 +163,8 @@ def format_summary(
     ]
     if summary.get("stopped_early"):
         lines.append(f"Stopped at the time budget ({summary['max_seconds']} s); the other rows were not scored.")
+    if (summary.get("tasks") or {}).get("source") == "auto":
+        lines.append(f"Tasks: {summary['tasks']['count']}, " + describe_tasks(summary["tasks"]))
     quant = summary.get("quantiles", {})
     if quant:
         lines.append("Golden score: mean {mean:.3f}, median {q50:.3f}, 10% {q10:.3f}, 90% {q90:.3f}".format(**quant))

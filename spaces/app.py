@@ -279,23 +279,16 @@ def build_demo(
                 raise JobCancelled("cancelled by the visitor")
             subset = dataset.select(range(rows))
             if task_mode == TASKS_REFINED:
-                job.phase = f"Refining {num_tasks} tasks from your data (quality judge, then diversity)…"
-                quality: Any = "judge"
-                if model_choice != EMBEDDED_CHOICE:
-                    from hf_nuggets.quality import judge_scores
-
-                    def quality(examples, _model=model):
-                        return judge_scores(examples, prospector=_model)
-
-                    quality.__name__ = f"judge: {model.name}"
+                job.phase = f"Refining {num_tasks} tasks from your data (gates, quality judge, then diversity)…"
                 refined = refine_task_set(
                     subset,
                     size=num_tasks,
                     top_quality=max(1, num_tasks // 5),
                     pool=rows,
-                    quality=quality,
+                    quality="judge",  # the chosen prospector judges
                     columns=columns,
                     progress=False,
+                    prospector=model,
                 )
                 tasks = refined.to_list()
             elif task_mode == TASKS_UPLOADED:

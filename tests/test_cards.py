@@ -307,6 +307,41 @@ def test_local_source_is_named_by_its_file_name_only(scored):
     assert "/home/alice" not in str(card) and card.data.source_datasets is None
 
 
+@pytest.mark.parametrize(
+    ("tasks", "expected"),
+    [
+        ({"source": "shipped", "count": 8}, "| Task set | 8 tasks; the task set shipped with hf-nuggets |"),
+        ({"source": "/home/alice/tasks.jsonl", "count": 8}, "| Task set | 8 tasks; from tasks.jsonl (a local path) |"),
+        (
+            {
+                "source": "auto",
+                "count": 8,
+                "provenance": {
+                    "sample_size": 256,
+                    "rows_available": 300,
+                    "seed": 0,
+                    "gated": {"rows": 40, "by_gate": {"empty": 10, "placeholder": 10, "unaligned": 20}},
+                    "near_duplicates": 0,
+                    "selector": "kcenter",
+                    "rows": [4, 8, 15, 16, 23, 42, 108, 299],
+                },
+            },
+            "| Task set | 8 tasks; drawn from the scored data itself (--tasks auto): a random sample of 256 of its "
+            "300 rows (seed 0), less 40 rows stopped by the gates (empty 10, placeholder 10, unaligned 20) and 0 "
+            "near-duplicates, chosen by quality, then kcenter diversity. The rows chosen as tasks stay among the "
+            "scored candidates; each meets itself as one of the tasks, which can add 1/8 to its golden score and "
+            "lifts its mean gain. Rows chosen: 4, 8, 15, 16, 23, 42, 108, 299. |",
+        ),
+    ],
+)
+def test_task_set_row_is_rendered_from_the_summary_tasks_record(scored, tasks, expected):
+    """Without a `task_set` description, the card says where the tasks came from, from summary.json's `tasks`."""
+    summary = {k: v for k, v in SUMMARY.items() if k != "task_set"}
+    card = build(scored, summary={**summary, "tasks": tasks})
+    assert expected in card.text.splitlines()
+    assert "/home/alice" not in str(card)
+
+
 def test_chat_rows_show_the_user_turn_and_the_answer():
     """For `messages` data, the examples show the last user turn and the answer, and diversity reads the turns."""
     chat = Dataset.from_list(

@@ -169,3 +169,111 @@ def test_gates_none_selects_by_golden_score_alone(files, tiny_model_dir, tmp_pat
     expected = select_top(scored, 50, gates=None)
     selected = load_dataset("json", data_files=str(tmp_path / "none" / "selected.jsonl"), split="train")
     assert selected["instruction"] == expected["instruction"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# --tasks auto: the tasks are drawn from the data being scored
+
+
+def topic_embedder(texts):
+    """A cheap stand-in for MiniLM: a few hashed letter counts per text."""
+    import numpy as np
+
+    vectors = np.array([[t.count(c) + 1.0 for c in "aeiost"] for t in texts])
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def sample_file(tmp_path):
+    """The first 60 rows of the shipped sample (the tiny model lets 7 of them through the gates)."""
+    from hf_nuggets import load_sample_dataset
+
+    path = tmp_path / "sample60.jsonl"
+    load_sample_dataset().select(range(60)).to_json(str(path), lines=True)
+    return path
+
+
+def test_prospect_auto_tasks_are_recorded_in_summary_and_card(tiny_prospector, candidates, tmp_path):
+    """`prospect(..., task_set="auto")` scores against tasks drawn from the data and records them: summary.json
+    (source, count, provenance with the rows chosen) and the dataset card's task-set sentence."""
+    import math
+
+    from hf_nuggets import build_dataset_card
+    from hf_nuggets.gates import GateSettings
+    from hf_nuggets.hub import load_prospect_output
+
+    rows = [{**c, "instruction": f"{c['instruction']} ({i})"} for i, c in enumerate(candidates * 4)]
+    data = Dataset.from_list(rows)
+    loose = GateSettings(alignment_threshold=-math.inf, completeness_threshold=-math.inf)
+    scorer = GoldenScorer(tiny_prospector, gate_settings=loose)
+    options = {"num_tasks": 3, "sample_size": 20, "seed": 1, "quality": lambda ex: [len(e.output) for e in ex]}
+    scored, summary = prospect(
+        data,
+        scorer,
+        tmp_path / "run",
+        task_set="auto",
+        auto_options={**options, "embedder": topic_embedder},
+        progress=False,
+    )
+    record = summary["tasks"]
+    assert record["source"] == "auto" and record["count"] == 3 == summary["num_tasks"]
+    made = record["provenance"]
+    assert made["sample_size"] == 20 and made["seed"] == 1 and made["rows_available"] == 24 and len(made["rows"]) == 3
+    assert made["gated"]["by_gate"]["empty"] >= 1  # the empty answers sampled never become tasks
+    assert all(rows[r]["output"].strip() for r in made["rows"])
+    assert len(scored) == 24 and summary["timings"]["tasks_s"] > 0
+    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert on_disk["tasks"] == record
+
+    scored_back, summary_back = load_prospect_output(tmp_path / "run")
+    card = build_dataset_card(scored_back, summary=summary_back, top_percent=25, diversity=False)
+    row = next(line for line in card.text.splitlines() if line.startswith("| Task set |"))
+    gated = made["gated"]
+    assert row.startswith(
+        "| Task set | 3 tasks; drawn from the scored data itself (--tasks auto): a random sample of 20 of its 24 rows "
+        f"(seed 1), less {gated['rows']} rows stopped by the gates (empty {gated['by_gate']['empty']})"
+    )
+    assert "each meets itself as one of the tasks, which can add 1/3 to its golden score and lifts its mean" in row
+    assert "Rows chosen: " + ", ".join(str(r) for r in made["rows"]) + "." in row
+
+
+def test_score_tasks_auto_on_the_command_line(sample_file, tiny_model_dir, tmp_path, monkeypatch):
+    """`hf-nuggets score DATA --tasks auto` draws the tasks from DATA and writes them into summary.json."""
+    import hf_nuggets.embeddings as embeddings
+
+    monkeypatch.setattr(embeddings, "load_embedder", lambda name=None, device=None: topic_embedder)
+    out = tmp_path / "out"
+    args = ["--model", str(tiny_model_dir), "--device", "cpu", "--out", str(out), "--quiet"]
+    assert main(["score", str(sample_file), "--tasks", "auto", "--num_tasks", "3", "--task_seed", "2", *args]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tasks"]["source"] == "auto" and summary["num_tasks"] == 3
+    made = summary["tasks"]["provenance"]
+    assert made["seed"] == 2 and made["sample_size"] == 60 and made["quality"].startswith("judge: ")
+    assert summary["rows_scored"] == 60
+    # The sample is the whole file, so the rows the gates kept out of the tasks are the rows the scorer flagged.
+    scored = load_dataset("parquet", data_files=str(out / "scored.parquet"), split="train")
+    assert made["gated"]["rows"] == sum(bool(f) for f in scored["nuggets_flags"])
+    assert not any(scored[r]["nuggets_flags"] for r in made["rows"])
+
+
+def test_score_tasks_auto_on_too_little_data_fails_before_scoring(
+    sample_file, tiny_model_dir, tmp_path, capsys, monkeypatch
+):
+    """`--tasks auto` asking more tasks than the rows left after the gates fails with one line naming both sizes,
+    before any row is scored or written."""
+    calls = []
+    original = GoldenScorer.score_examples
+    monkeypatch.setattr(GoldenScorer, "score_examples", lambda self, ex: calls.append(1) or original(self, ex))
+    out = tmp_path / "out"
+    args = ["--model", str(tiny_model_dir), "--device", "cpu", "--out", str(out), "--quiet"]
+    # An alignment threshold no answer clears gates every row that has an answer.
+    assert main(["score", str(sample_file), "--tasks", "auto", "--alignment_threshold", "1000", *args]) == 1
+    err = capsys.readouterr().err.splitlines()[-1]  # the lines before it are progress bars
+    assert err.startswith(
+        "hf-nuggets score: error: `num_tasks` (16) is larger than the pool of 0 rows left after the gates (60 rows, "
+        "60 gated: empty 2, placeholder 2, unaligned 58)"
+    )
+    assert err.endswith("in a sample of 60 of the data's 60 rows.")
+    assert main(["score", str(sample_file), "--tasks", "auto", "--limit", "10", *args]) == 1
+    assert "`num_tasks` (16) is larger than the pool of 10 rows in the data." in capsys.readouterr().err
+    assert calls == [] and not (out / "scored.parquet").exists() and not (out / "summary.json").exists()

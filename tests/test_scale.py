@@ -295,3 +295,24 @@ def test_launcher_stops_the_others_when_one_dies(tmp_path, monkeypatch):
     start = time.monotonic()
     assert launch_processes([], 2, module="flaky_worker") == 3
     assert time.monotonic() - start < 30
+
+
+def test_sharded_auto_tasks_equal_unsharded(tiny_prospector, tmp_path):
+    """`prospect_sharded(..., task_set="auto")` draws the same tasks as `prospect` and gives the same scores; a stream
+    is refused."""
+    import math
+
+    from hf_nuggets.gates import GateSettings
+
+    data = Dataset.from_list(make_rows(24))
+    scorer = GoldenScorer(tiny_prospector, gate_settings=GateSettings(alignment_threshold=-math.inf))
+    options = {"num_tasks": 3, "sample_size": 16, "quality": lambda ex: [len(e.output) for e in ex]}
+    options["embedder"] = lambda texts: np.array([[t.count(w) + 1.0 for w in WORDS] for t in texts])
+    expected, plain = prospect(data, scorer, tmp_path / "plain", task_set="auto", auto_options=options, progress=False)
+    scored, sharded = prospect_sharded(
+        data, scorer, tmp_path / "sharded", task_set="auto", auto_options=options, shard_size=8, progress=False
+    )
+    assert sharded["tasks"] == plain["tasks"] and sharded["tasks"]["source"] == "auto"
+    assert_same(scored, expected)
+    with pytest.raises(ValueError, match="`task_set='auto'` samples the data, which a stream cannot give"):
+        prospect_sharded(data.to_iterable_dataset(), scorer, tmp_path / "stream", task_set="auto", progress=False)

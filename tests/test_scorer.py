@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import numpy as np
@@ -170,6 +171,23 @@ def test_bad_task_sets_are_refused(tiny_prospector):
         GoldenScorer(tiny_prospector, [])
     with pytest.raises(ValueError, match="task 1 in `task_set` is empty"):
         GoldenScorer(tiny_prospector, [{"instruction": "a", "output": "b"}, {"instruction": "c", "output": " "}])
+
+
+def test_auto_task_set_needs_the_data(tiny_prospector):
+    """`task_set="auto"` is refused by the scorer, which never sees the data, with the function to use instead."""
+    with pytest.raises(ValueError, match=r"^`task_set='auto'` draws the tasks .* `hf_nuggets.auto_task_set\(dataset"):
+        GoldenScorer(tiny_prospector, "auto")
+
+
+def test_task_source_is_kept(tiny_model_dir, tasks, tmp_path):
+    """The scorer knows where its tasks came from (shipped, a file, in memory), through pickling and options."""
+    path = tmp_path / "tasks.jsonl"
+    path.write_text("\n".join(json.dumps(t) for t in tasks))
+    assert GoldenScorer(str(tiny_model_dir)).task_source == "shipped"
+    from_file = GoldenScorer(str(tiny_model_dir), str(path))
+    assert from_file.task_source == str(path) and pickle.loads(pickle.dumps(from_file)).task_source == str(path)
+    assert from_file.with_options(template="chat").task_source == str(path)
+    assert from_file.with_options(task_set=tasks).task_source == "given"
 
 
 def test_bad_arguments_are_refused(tiny_prospector, tasks):
