@@ -605,3 +605,25 @@ def test_cli_push_without_token_exits_with_an_error(hub, scored, tmp_path, monke
     assert push_main([str(folder), REPO, "--no_diversity"]) == 1
     assert "hf-nuggets push: error: No Hugging Face token found" in capsys.readouterr().err
     assert hub.calls == []
+
+
+def test_export_keeps_flagged_rows_out_of_the_top_and_counts_them(tmp_path):
+    """The published top holds no flagged row (it would hold them without gates); the card counts them apart."""
+    from datasets import load_dataset
+
+    ds = Dataset.from_dict(
+        {
+            "instruction": [f"q{i}" for i in range(8)],
+            "output": [f"a{i}" for i in range(8)],
+            "golden_score": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3],
+            "nuggets_gain": [0.0] * 8,
+            "nuggets_flags": ["unaligned", "", "empty", "", "", "", "", ""],
+        }
+    )
+    result = export_repo_folder(ds, tmp_path / "repo", top_percent=50, diversity=False)
+    top = load_dataset(str(tmp_path / "repo"), "top50", split="train")
+    assert top["instruction"] == ["q1", "q3", "q4", "q5"]
+    assert "Flagged 2 of 8 rows: empty 1, unaligned 1" in result["card"].text
+    ungated = export_repo_folder(ds, tmp_path / "plain", top_percent=50, diversity=False, gates=None)
+    assert load_dataset(str(tmp_path / "plain"), "top50", split="train")["instruction"] == ["q0", "q1", "q2", "q3"]
+    assert "Flagged" not in ungated["card"].text

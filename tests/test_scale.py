@@ -239,6 +239,8 @@ def test_streaming_memory_is_bounded_by_the_shard(tiny_prospector, tmp_path):
     exact = select_top(expected, 5)
     assert len(selected) == len(exact) == 15
     assert sorted(selected["instruction"]) == sorted(exact["instruction"])
+    assert any(expected["nuggets_flags"]) and not any(selected["nuggets_flags"])  # the stream's top honours the gates
+    assert summary["gates"]["rows_flagged"] == sum(bool(f) for f in expected["nuggets_flags"])
     assert summary["quantiles"] == pytest.approx(_quantiles(expected["golden_score"]))
 
 
