@@ -390,7 +390,7 @@ def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_
     if top_percent is not None:
 
         def ungated(arrays):
-            if FLAGS_COLUMN not in _columns(arrays):
+            if "flagbits" not in arrays:  # shards scored before gates existed
                 return np.ones(len(arrays["golden"]), dtype=bool)
             mask = gated_rows(bits_to_flags(arrays["flagbits"]), gates)
             return np.ones(len(arrays["golden"]), dtype=bool) if mask is None else ~mask

@@ -16,6 +16,7 @@ from datasets import Dataset, load_dataset
 
 from hf_nuggets import GoldenScorer
 from hf_nuggets.cli import main
+from hf_nuggets.gates import ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD, GateSettings
 from hf_nuggets.pipeline import prospect
 from hf_nuggets.scale import launch_processes, prospect_sharded, strip_option
 from hf_nuggets.scoring import TruncationLimits
@@ -202,10 +203,11 @@ def test_dead_peer_times_out_with_a_clear_message(data_files, tiny_prospector, t
 
 
 def test_streaming_memory_is_bounded_by_the_shard(tiny_prospector, tmp_path):
-    """A parquet-shard folder read as a stream, 150x the shard in rows, is scored in bounded Python memory.
+    """A parquet-shard folder read as a stream is scored in Python memory that does not grow with the data.
 
-    Each row carries a 24 kB `payload` column that is read and written through (not scored), so the data is
-    about 7 MB while a shard of 2 rows holds about 50 kB.
+    Each row carries a 24 kB `payload` column that is read and written through (not scored), so 300 rows are about
+    7 MB while a shard of 2 rows holds about 50 kB. The peak for all 300 rows is compared with the peak for the first
+    150: memory that followed the data would double.
     """
     from hf_nuggets.data import load_data
 
@@ -219,23 +221,34 @@ def test_streaming_memory_is_bounded_by_the_shard(tiny_prospector, tmp_path):
     data_bytes = sum(len(json.dumps(r)) for r in rows)
     tasks = [{"instruction": "Add 2 and 2.", "input": "", "output": "4"}]
     limits = TruncationLimits(8, 16, 16)
-    scorer = GoldenScorer(tiny_prospector, tasks, limits=limits)
+    # Fixed thresholds: with these short limits most shipped answers are cut, which leaves 'auto' little to calibrate
+    # on, and the tiny random model would flag every row.
+    gate_settings = GateSettings(ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD)
+    scorer = GoldenScorer(tiny_prospector, tasks, limits=limits, gate_settings=gate_settings)
     scorer.zero_shot_scores  # noqa: B018 - model and zero-shot scores outside the measurement
-    stream = load_data(folder, streaming=True)
-    tracemalloc.start()
-    _, summary = prospect_sharded(stream, scorer, tmp_path / "out", top_percent=5, shard_size=2, progress=False)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    warm_up = load_data(folder, streaming=True)  # one-time allocations (caches, imports) outside the measurement
+    prospect_sharded(warm_up, scorer, tmp_path / "warm", top_percent=5, shard_size=2, limit=4, progress=False)
+    peaks = {}
+    for n_rows in (150, 300):
+        stream = load_data(folder, streaming=True)
+        tracemalloc.start()
+        _, summary = prospect_sharded(
+            stream, scorer, tmp_path / f"out{n_rows}", top_percent=5, shard_size=2, limit=n_rows, progress=False
+        )
+        peaks[n_rows] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     assert summary["rows_scored"] == 300 and summary["sharding"]["shards"] == 150 and summary["sharding"]["streaming"]
-    assert peak < data_bytes / 8, f"peak {peak} bytes for {data_bytes} bytes of data"
+    print("peak bytes by rows streamed:", peaks)
+    assert peaks[300] < 1.25 * peaks[150], f"peaks {peaks} bytes: memory grows with the data"
+    assert peaks[300] < data_bytes / 4, f"peak {peaks[300]} bytes for {data_bytes} bytes of data"
     # Oracle: the in-memory dataset in the same (stream) order, scored by `prospect`.
     reference = load_data(folder)
-    expected, _ = prospect(reference, GoldenScorer(tiny_prospector, tasks, limits=limits), tmp_path / "ref",
-                           top_percent=5, progress=False)  # fmt: skip
-    scored = read_scored(tmp_path / "out")
+    oracle = GoldenScorer(tiny_prospector, tasks, limits=limits, gate_settings=gate_settings)
+    expected, _ = prospect(reference, oracle, tmp_path / "ref", top_percent=5, progress=False)
+    scored = read_scored(tmp_path / "out300")
     assert scored["instruction"] == expected["instruction"] and scored["golden_score"] == expected["golden_score"]
     assert scored["payload"] == expected["payload"]
-    selected = load_dataset("parquet", data_files=str(tmp_path / "out" / "selected.parquet"), split="train")
+    selected = load_dataset("parquet", data_files=str(tmp_path / "out300" / "selected.parquet"), split="train")
     exact = select_top(expected, 5)
     assert len(selected) == len(exact) == 15
     assert sorted(selected["instruction"]) == sorted(exact["instruction"])
