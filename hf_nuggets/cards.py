@@ -265,6 +265,7 @@ def _examples(dataset: Any, indices: Sequence[int], ranks: Sequence[int]) -> lis
                 "gain": f"{gain:+.3f}" if gain is not None else "",
                 "instruction": markdown_cell(instruction),
                 "output": markdown_cell(output),
+                "flags": markdown_cell((rows.get(FLAGS_COLUMN) or [""] * len(indices))[j]),
             }
         )
     return out

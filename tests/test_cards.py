@@ -537,4 +537,9 @@ def test_card_of_a_prospect_run_records_how_it_was_made(tiny_prospector, tasks, 
     kept = min(3, 12 - flagged)  # the top 25% of 12 rows, never a flagged row
     assert f"{len(tasks)} tasks" in card.text and f"Kept {kept} of 12 rows" in card.text
     assert f"Flagged {flagged} of 12 rows" in card.text
+    worst = card.text.split("worst examples\n\n| Rank", 1)[1]
+    assert "| Output | Flags |" in worst.splitlines()[0]
+    first_row = [line for line in worst.splitlines() if line.startswith("| ")][1]  # after the rule
+    flag_values = {f for f in scored["nuggets_flags"] if f}
+    assert first_row.rstrip(" |").endswith(tuple(flag_values)) == bool(flagged)  # flagged rows come first
     assert str(tmp_path) not in str(card)
