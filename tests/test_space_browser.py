@@ -93,12 +93,12 @@ def test_browser_uploads_prospects_and_shows_the_results(space_url, tmp_path):
             status = page.locator("#run-status").inner_text()
             assert f"{ROWS} of {ROWS} rows scored against {NUM_TASKS} tasks" in status
 
-            # The histogram: one bar per score k/8, its counts sum to the rows scored.
+            # The histogram: one bar per score k/8, its counts sum to the rows no gate flagged.
             bins = page.locator("#nug-histogram .nug-bin")
             assert bins.count() == NUM_TASKS + 1
             counts = [int(bins.nth(i).get_attribute("data-count")) for i in range(bins.count())]
             labels = [bins.nth(i).get_attribute("data-bin") for i in range(bins.count())]
-            assert labels == [f"{k}/{NUM_TASKS}" for k in range(NUM_TASKS + 1)] and sum(counts) == ROWS
+            assert labels == [f"{k}/{NUM_TASKS}" for k in range(NUM_TASKS + 1)]
 
             # The scored data, downloaded as a visitor would.
             with page.expect_download() as download:
@@ -107,13 +107,17 @@ def test_browser_uploads_prospects_and_shows_the_results(space_url, tmp_path):
             scored = [json.loads(line) for line in Path(download.value.path()).read_text().splitlines()]
             assert len(scored) == ROWS
             scores = [row["golden_score"] for row in scored]
-            assert counts == [sum(round(s * NUM_TASKS) == k for s in scores) for k in range(NUM_TASKS + 1)]
+            unflagged = [i for i, row in enumerate(scored) if not row["nuggets_flags"]]
+            assert sum(counts) == len(unflagged) and 0 < len(unflagged) < ROWS  # the first 16 rows hold flawed ones
+            assert counts == [sum(round(scores[i] * NUM_TASKS) == k for i in unflagged) for k in range(NUM_TASKS + 1)]
+            flagged = ROWS - len(unflagged)
+            assert page.locator("[data-stat=flagged] .v").inner_text().startswith(f"{flagged} row")
 
-            # The table: every row (16 <= 20), ranked; the first row is the best-scored row of the file.
+            # The table: every row (16 <= 20), ranked; the first row is the best-scored unflagged row of the file.
             table = page.locator("#results-table [role=grid]")
             assert table.get_attribute("aria-rowcount") == str(ROWS + 1)
             cell = lambda r, c: page.locator(f"#results-table [data-testid='cell-{r}-{c}']").inner_text().strip()  # noqa: E731
-            best = max(range(ROWS), key=lambda i: (scores[i], scored[i]["nuggets_gain"], -i))
+            best = max(unflagged, key=lambda i: (scores[i], scored[i]["nuggets_gain"], -i))
             assert cell(0, 0) == "1" and int(cell(0, 1)) == best
             assert float(cell(0, 2)) == pytest.approx(scores[best], abs=1e-4)
             assert cell(0, 4) == scored[best]["instruction"][:159].strip() or cell(0, 4).endswith("…")
