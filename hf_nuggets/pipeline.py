@@ -7,12 +7,15 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .gates import FLAGS_COLUMN, GateSettings, check_gates, flag_counts, gated_mask
+import numpy as np
+
+from .gates import FLAGS_COLUMN, GATE_NAMES, GateSettings, check_gates, gated_mask, split_flags
 from .scorer import OUTPUT_COLUMNS, GoldenScorer
 from .selection import SCORE_COLUMN, check_percent, select_top
 from .summary import score_quantiles
@@ -270,8 +273,6 @@ def gates_record(
     (`"auto"` thresholds) and `settings` as used.
     """
     names = check_gates(gates) or ()
-    if isinstance(flags, Mapping):
-        flags = [value for value, count in flags.items() for _ in range(count)]
     record: dict[str, Any] = {
         "applied": list(names),
         "alignment_threshold": settings.alignment_threshold,
@@ -284,8 +285,16 @@ def gates_record(
         "placeholders": list(settings.placeholders),
     }
     if flags is not None:
-        record["rows_flagged"] = int(gated_mask(flags, names).sum()) if names else 0
-        record["counts"] = flag_counts(flags, "all")
+        # Counted over the distinct values (a handful), never a list the size of the data: streams stay bounded.
+        tally = Counter(flags) if not isinstance(flags, Mapping) else flags
+        values = list(tally)
+        weights = np.array([tally[v] for v in values], dtype=np.int64)
+        record["rows_flagged"] = int(weights[gated_mask(values, names)].sum()) if names and values else 0
+        counts = dict.fromkeys(GATE_NAMES, 0)
+        for value, weight in zip(values, weights.tolist(), strict=True):
+            for name in split_flags(value):
+                counts[name] += weight
+        record["counts"] = counts
     return record
 
 

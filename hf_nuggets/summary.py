@@ -84,7 +84,8 @@ def best_and_worst(
     scores = rows["golden_score"]
     gains = rows.get("nuggets_gain") or [0.0] * len(scores)
     flags = rows.get(FLAGS_COLUMN) or [""] * len(scores)
-    order = rank_order(scores, gains, _gated(rows, gates))
+    gated = _gated(rows, gates)
+    order = rank_order(scores, gains, gated)
     names = [c for c in text_columns if c in rows]
 
     def pick(indices):
@@ -99,7 +100,6 @@ def best_and_worst(
             for i in indices
         ]
 
-    gated = _gated(rows, gates)
     best = [i for i in order if gated is None or not gated[i]][:k]
     return pick(best), pick(order[::-1][:k])
 
