@@ -51,8 +51,8 @@ def top_set(golden: np.ndarray, gain: np.ndarray, percent: float) -> set[int]:
 
 
 def early_stop_figures(label: str, one_shot: np.ndarray, s_zero: np.ndarray, percent: float, **settings) -> None:
-    from hf_nuggets.early_stop import EarlyStopping
-    from hf_nuggets.scoring import golden_from_scores
+    from hf_nuggets.scoring.early_stop import EarlyStopping
+    from hf_nuggets.scoring.engine import golden_from_scores
 
     golden, gain = golden_from_scores(one_shot, s_zero)
     early = EarlyStopping(**settings)
@@ -99,7 +99,7 @@ def main() -> None:
     import datasets
 
     datasets.disable_progress_bars()
-    from hf_nuggets.data import load_data, load_default_task_set, load_sample_dataset
+    from hf_nuggets.data.loading import load_data, load_default_task_set, load_sample_dataset
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     sample = load_sample_dataset()
@@ -145,7 +145,7 @@ def main() -> None:
 
     # 3. Dedup -------------------------------------------------------------------------------------------------------
     from hf_nuggets import GoldenScorer, load_prospector
-    from hf_nuggets.scale import prospect_sharded
+    from hf_nuggets.run.sharded import prospect_sharded
 
     base = rows[: args.dedup_rows]
     half = len(base) // 2

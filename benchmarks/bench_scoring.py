@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from hf_nuggets import load_default_task_set, load_prospector, load_sample_dataset
-from hf_nuggets.formatting import examples_from_rows
-from hf_nuggets.reference import reference_nuggets
-from hf_nuggets.scorer import GoldenScorer
-from hf_nuggets.scoring import golden_from_scores
+from hf_nuggets.data.formatting import examples_from_rows
+from hf_nuggets.scoring.engine import golden_from_scores
+from hf_nuggets.scoring.reference import reference_nuggets
+from hf_nuggets.scoring.scorer import GoldenScorer
 
 
 def main() -> None:

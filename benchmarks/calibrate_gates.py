@@ -3,7 +3,7 @@
 The rule uses the 16 shipped tasks, never the sample the product is checked on. Each task's reference answer is read
 three ways: intact; cut after half of its words (for answers of at least four words); and swapped for the answer of
 the task five places further on. The prospector's `nuggets_alignment` and `nuggets_completeness` are read for each
-(`hf_nuggets.scorer.flag_examples`, no task scoring). Then:
+(`hf_nuggets.scoring.scorer.flag_examples`, no task scoring). Then:
 
 - `unaligned`: the loosest threshold on the grid -1.0, -0.9, ... 1.0 nats that gates none of the intact answers;
 - `unfinished`: the loosest threshold on the grid log(1e-1), log(1e-2), ... log(1e-12) that gates none of them.
@@ -26,9 +26,9 @@ import time
 import numpy as np
 
 from hf_nuggets import load_default_task_set, load_prospector, load_sample_dataset
-from hf_nuggets.formatting import examples_from_rows
+from hf_nuggets.data.formatting import examples_from_rows
 from hf_nuggets.gates import ALIGNMENT_GRID, COMPLETENESS_GRID, calibrate_thresholds, split_flags
-from hf_nuggets.scorer import flag_examples
+from hf_nuggets.scoring.scorer import flag_examples
 
 SHOWN_ALIGNMENT = [t for t in ALIGNMENT_GRID if -0.2 <= t <= 0.5]
 SHOWN_COMPLETENESS = COMPLETENESS_GRID[:8]

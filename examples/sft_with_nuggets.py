@@ -21,8 +21,8 @@ import time
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from hf_nuggets import load_default_task_set, load_prospector, load_sample_dataset
-from hf_nuggets.callback import GoldenFilterCallback
-from hf_nuggets.formatting import Example, render_prompt
+from hf_nuggets.data.formatting import Example, render_prompt
+from hf_nuggets.train.callback import GoldenFilterCallback
 
 
 def as_text(row: dict) -> str:

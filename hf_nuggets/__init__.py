@@ -1,22 +1,21 @@
 """hf-nuggets: find the golden examples of an instruction dataset with a small prospector LM (SuperNUGGETS)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-from .cards import build_dataset_card
-from .data import load_data, load_default_task_set, load_sample_dataset
-from .formatting import Example
+from ._version import __version__
+from .data.formatting import Example
+from .data.loading import load_data, load_default_task_set, load_sample_dataset
+from .evaluation.winrate import alpaca_eval_winrate, compute_winrate, winrate_metric_path
 from .gates import GATE_NAMES, GateSettings
-from .hub import export_repo_folder, push_scored_dataset
-from .prospector import Prospector, load_prospector
-from .refine import auto_task_set, refine_task_set
-from .scale import prospect_sharded
-from .scorer import GoldenScorer, golden_score
-from .scoring import TruncationLimits
+from .publish.card import build_dataset_card
+from .publish.hub import export_repo_folder, push_scored_dataset
+from .run.sharded import prospect_sharded
+from .scoring.engine import TruncationLimits
+from .scoring.prospector import Prospector, load_prospector
+from .scoring.scorer import GoldenScorer, golden_score
 from .selection import select_top
-from .winrate import alpaca_eval_winrate, compute_winrate, winrate_metric_path
+from .taskset.refine import auto_task_set, refine_task_set
 
 # Importing these pulls in `transformers.Trainer` (seconds), so they load on first access.
-_LAZY = {"GoldenFilterCallback": "callback", "filter_for_training": "callback"}
+_LAZY = {"GoldenFilterCallback": "train.callback", "filter_for_training": "train.callback"}
 
 
 def __getattr__(name: str):
@@ -26,11 +25,6 @@ def __getattr__(name: str):
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-try:
-    __version__ = version("hf-nuggets")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "GATE_NAMES",

@@ -68,9 +68,9 @@ def calibrate_thresholds(intact_alignment: Sequence[float], intact_completeness:
 
     The rule: the loosest value of each grid that gates none of the intact answers; the strictest grid value when
     every value would gate one. The intact answers are the reference answers of the shipped task set (see
-    `hf_nuggets.scorer.calibrated_gate_settings`), never the data being scored. 0 nats is IFD = 1, where Cherry-LLM
-    and Superfiltering drop a pair; the prompt side of our alignment also carries the template's frame, which lifts
-    any answer a little, so the rule may settle above 0.
+    `hf_nuggets.scoring.scorer.calibrated_gate_settings`), never the data being scored. 0 nats is IFD = 1, where
+    Cherry-LLM and Superfiltering drop a pair; the prompt side of our alignment also carries the template's frame,
+    which lifts any answer a little, so the rule may settle above 0.
 
     Args:
         intact_alignment (`list[float]`): `nuggets_alignment` of the intact answers.

@@ -131,7 +131,7 @@ def describe_tasks(record: Mapping[str, Any] | None) -> str:
     if source == "given":
         return "passed to the scorer in memory"
     if source != "auto":
-        from .cards import public_name
+        from .publish.card import public_name
 
         return f"from {public_name(source)}"
     made = record.get("provenance") or {}

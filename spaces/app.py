@@ -39,10 +39,10 @@ from hf_nuggets import (
     push_scored_dataset,
     refine_task_set,
 )
-from hf_nuggets.data import FILE_BUILDERS, sample_dataset_path
-from hf_nuggets.hub import HubPushError
-from hf_nuggets.pipeline import prospect
-from hf_nuggets.prospector import Prospector
+from hf_nuggets.data.loading import FILE_BUILDERS, sample_dataset_path
+from hf_nuggets.publish.hub import HubPushError
+from hf_nuggets.run.prospecting import prospect
+from hf_nuggets.scoring.prospector import Prospector
 from hf_nuggets.selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, n_selected, top_indices
 from hf_nuggets.summary import flaw_report, format_summary
 
@@ -501,7 +501,7 @@ def build_demo(
         session: dict,
         progress=gr.Progress(track_tqdm=True),  # noqa: B008 - tracks the judge's progress bar
     ):
-        from hf_nuggets.winrate import alpaca_eval_winrate, compute_winrate
+        from hf_nuggets.evaluation.winrate import alpaca_eval_winrate, compute_winrate
 
         try:
             pairs = int(pairs or MAX_PAIRS)
@@ -521,8 +521,8 @@ def build_demo(
                 )
                 judge_name = "precomputed"
             else:
-                from hf_nuggets.generation import read_outputs
-                from hf_nuggets.judges import LocalJudge
+                from hf_nuggets.evaluation.generation import read_outputs
+                from hf_nuggets.evaluation.judges import LocalJudge
 
                 if not model_file or not baseline_file:
                     raise UserError("Upload the model's outputs and the baseline's outputs (AlpacaEval JSON).")

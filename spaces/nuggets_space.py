@@ -26,10 +26,10 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError("The Space needs gradio: pip install 'hf-nuggets[space]'") from err
 
 from hf_nuggets import GoldenScorer, load_data
-from hf_nuggets.data import FILE_BUILDERS
-from hf_nuggets.formatting import examples_from_batch, resolve_columns
+from hf_nuggets.data.formatting import examples_from_batch, resolve_columns
+from hf_nuggets.data.loading import FILE_BUILDERS
 from hf_nuggets.gates import FLAGS_COLUMN, gated_mask
-from hf_nuggets.prospector import EMBEDDED_DISTRIBUTION, EMBEDDED_MODEL_ID, embedded_gguf_path
+from hf_nuggets.scoring.prospector import EMBEDDED_DISTRIBUTION, EMBEDDED_MODEL_ID, embedded_gguf_path
 from hf_nuggets.selection import GAIN_COLUMN, SCORE_COLUMN, rank_order
 from hf_nuggets.summary import histogram
 

@@ -107,7 +107,7 @@ def build_tiny_sliding_model(
 @pytest.fixture(scope="session")
 def make_sliding_prospector():
     """Builds a `Prospector` of a tiny sliding-window model and the tiny tokenizer: `(architecture, window)`."""
-    from hf_nuggets.prospector import Prospector
+    from hf_nuggets.scoring.prospector import Prospector
 
     tokenizer = build_tiny_tokenizer()
 

@@ -18,7 +18,7 @@ from datasets import Dataset
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, Trainer, TrainerCallback, TrainingArguments
 
 from hf_nuggets import GoldenScorer, select_top
-from hf_nuggets.callback import RECORD_FILE, GoldenFilterCallback, filter_for_training
+from hf_nuggets.train.callback import RECORD_FILE, GoldenFilterCallback, filter_for_training
 
 N_ROWS, TOP_PERCENT, BATCH, EPOCHS = 40, 25, 4, 2
 N_KEPT = 10  # 25% of 40 rows
@@ -331,7 +331,7 @@ from transformers import AutoTokenizer, Trainer
 sys.path.insert(0, {tests_dir!r})
 import test_callback as t
 
-from hf_nuggets.callback import GoldenFilterCallback
+from hf_nuggets.train.callback import GoldenFilterCallback
 
 
 def run(model_dir, out, tasks):

@@ -17,11 +17,11 @@ from datasets import Dataset, load_dataset
 from huggingface_hub import DatasetCard
 
 import hf_nuggets
-from hf_nuggets import cards
-from hf_nuggets.cards import build_dataset_card, card_template_path, markdown_cell, size_category
-from hf_nuggets.diversity import diversity_report, iter_row_fields
-from hf_nuggets.hub_cli import card_main
-from hf_nuggets.plots import DROPPED_COLOUR, KEPT_COLOUR, PNG_MARGINS, histogram_png
+from hf_nuggets.cli.publish import card_main
+from hf_nuggets.publish import card as cards
+from hf_nuggets.publish.card import build_dataset_card, card_template_path, markdown_cell, size_category
+from hf_nuggets.publish.diversity import diversity_report, iter_row_fields
+from hf_nuggets.publish.plots import DROPPED_COLOUR, KEPT_COLOUR, PNG_MARGINS, histogram_png
 
 ROOT = Path(__file__).resolve().parent.parent
 HUB_SIZE_CATEGORIES = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B"}
@@ -373,7 +373,7 @@ def test_misspelled_template_variable_raises(scored, tmp_path, variable):
 
 def test_missing_template_raises(scored, monkeypatch, tmp_path):
     """A card template missing from the package is a clear error."""
-    monkeypatch.setattr(cards, "_template_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(cards, "TEMPLATE_PACKAGE", "hf_nuggets_no_such_templates")
     with pytest.raises(FileNotFoundError, match="Card template `dataset_card.md` is missing from the package"):
         build(scored)
 
@@ -522,7 +522,7 @@ def test_card_cli_refuses_to_overwrite_without_the_flag(scored, tmp_path, capsys
 def test_card_of_a_prospect_run_records_how_it_was_made(tiny_prospector, tasks, candidates, tmp_path):
     """A card built from a real `prospect` run fills every setting the run records, with no local path in it."""
     from hf_nuggets import GoldenScorer
-    from hf_nuggets.pipeline import prospect
+    from hf_nuggets.run.prospecting import prospect
 
     scorer = GoldenScorer(tiny_prospector, tasks)
     data = Dataset.from_list(candidates * 2)

@@ -9,9 +9,10 @@ from datasets import Dataset, load_dataset
 
 from hf_nuggets import GoldenScorer, select_top
 from hf_nuggets.cli import main
-from hf_nuggets.config import ScoreConfig
 from hf_nuggets.gates import GATE_NAMES
-from hf_nuggets.pipeline import batch_fits, prospect
+from hf_nuggets.run.config import ScoreConfig
+from hf_nuggets.run.loop import batch_fits
+from hf_nuggets.run.prospecting import prospect
 
 
 @pytest.fixture
@@ -200,7 +201,7 @@ def test_prospect_auto_tasks_are_recorded_in_summary_and_card(tiny_prospector, c
 
     from hf_nuggets import build_dataset_card
     from hf_nuggets.gates import GateSettings
-    from hf_nuggets.hub import load_prospect_output
+    from hf_nuggets.publish.hub import load_prospect_output
 
     rows = [{**c, "instruction": f"{c['instruction']} ({i})"} for i, c in enumerate(candidates * 4)]
     data = Dataset.from_list(rows)
@@ -239,7 +240,7 @@ def test_prospect_auto_tasks_are_recorded_in_summary_and_card(tiny_prospector, c
 
 def test_score_tasks_auto_on_the_command_line(sample_file, tiny_model_dir, tmp_path, monkeypatch):
     """`hf-nuggets score DATA --tasks auto` draws the tasks from DATA and writes them into summary.json."""
-    import hf_nuggets.embeddings as embeddings
+    import hf_nuggets.taskset.embeddings as embeddings
 
     monkeypatch.setattr(embeddings, "load_embedder", lambda name=None, device=None: topic_embedder)
     out = tmp_path / "out"

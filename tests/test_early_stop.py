@@ -7,9 +7,9 @@ import pytest
 from datasets import Dataset
 
 from hf_nuggets import GoldenScorer
-from hf_nuggets.early_stop import EarlyStopping, gains_interval
-from hf_nuggets.formatting import Example
-from hf_nuggets.scale import prospect_sharded
+from hf_nuggets.data.formatting import Example
+from hf_nuggets.run.sharded import prospect_sharded
+from hf_nuggets.scoring.early_stop import EarlyStopping, gains_interval
 
 TASKS = [
     {"instruction": "Add 2 and 2.", "input": "", "output": "4"},

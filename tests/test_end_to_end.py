@@ -7,8 +7,8 @@ import pytest
 from datasets import Dataset
 
 from hf_nuggets import GoldenScorer, golden_score, load_default_task_set, load_prospector, load_sample_dataset
-from hf_nuggets.formatting import examples_from_rows
-from hf_nuggets.reference import reference_nuggets
+from hf_nuggets.data.formatting import examples_from_rows
+from hf_nuggets.scoring.reference import reference_nuggets
 
 pytestmark = pytest.mark.slow
 

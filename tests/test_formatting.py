@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hf_nuggets.formatting import (
+from hf_nuggets.data.formatting import (
     Example,
     examples_from_batch,
     examples_from_rows,

@@ -12,9 +12,9 @@ import torch
 
 from hf_nuggets import load_prospector
 from hf_nuggets.cli import main
-from hf_nuggets.formatting import Example
-from hf_nuggets.reference import reference_scores
-from hf_nuggets.scoring import ScoringEngine, SegmentEncoder
+from hf_nuggets.data.formatting import Example
+from hf_nuggets.scoring.engine import ScoringEngine, SegmentEncoder
+from hf_nuggets.scoring.reference import reference_scores
 
 
 def _installed(distribution: str) -> bool:

@@ -27,14 +27,14 @@ import yaml
 from datasets import Dataset, load_dataset
 
 from hf_nuggets import select_top
-from hf_nuggets.hub import (
+from hf_nuggets.cli.publish import push_main
+from hf_nuggets.publish.hub import (
     HubPushError,
     check_repo_id,
     export_repo_folder,
     merge_card_metadata,
     push_scored_dataset,
 )
-from hf_nuggets.hub_cli import push_main
 
 TOKEN = "hf_fakeTOKENforTESTSonly1234567890"
 REPO = "user/alpaca-nuggets"
@@ -462,9 +462,9 @@ def test_empty_selection_fails_before_any_request(hub, scored):
 
 def test_missing_template_fails_before_any_request(hub, scored, monkeypatch, tmp_path):
     """A card template missing from the package is reported before anything is sent."""
-    import hf_nuggets.cards
+    import hf_nuggets.publish.card
 
-    monkeypatch.setattr(hf_nuggets.cards, "_template_dirs", lambda: [tmp_path / "nowhere"])
+    monkeypatch.setattr(hf_nuggets.publish.card, "_template_dirs", lambda: [tmp_path / "nowhere"])
     with pytest.raises(FileNotFoundError, match="Card template `dataset_card.md` is missing from the package"):
         push(scored)
     assert hub.calls == []
@@ -576,7 +576,7 @@ def _prospect_dir(scored, folder: Path) -> Path:
 def test_cli_push_uses_hf_endpoint_and_hf_token(hub, scored, tmp_path):
     """`hf-nuggets push DIR user/name --private` in a fresh process reaches the Hub at `HF_ENDPOINT`."""
     folder = _prospect_dir(scored, tmp_path / "run")
-    code = "import sys; from hf_nuggets.hub_cli import push_main; sys.exit(push_main(sys.argv[1:]))"
+    code = "import sys; from hf_nuggets.cli.publish import push_main; sys.exit(push_main(sys.argv[1:]))"
     env = {
         "HF_ENDPOINT": hub.url,
         "HF_TOKEN": TOKEN,

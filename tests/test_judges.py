@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hf_nuggets.judges import JudgeRequestError, LocalJudge, OpenAIJudge, VerdictCache, parse_chat_verdict
-from hf_nuggets.winrate import alpaca_eval_winrate
+from hf_nuggets.evaluation.judges import JudgeRequestError, LocalJudge, OpenAIJudge, VerdictCache, parse_chat_verdict
+from hf_nuggets.evaluation.winrate import alpaca_eval_winrate
 
 SECRET = "sk-test-7f3a9c1e5b2d4f60"
 WRONG = "WRONG"
@@ -334,7 +334,7 @@ def test_metric_runs_the_openai_judge(endpoint, key, tmp_path):
     """`evaluate.load(...).compute(judge="openai")` judges through the endpoint and returns AlpacaEval's numbers."""
     import evaluate
 
-    from hf_nuggets.winrate import winrate_metric_path
+    from hf_nuggets.evaluation.winrate import winrate_metric_path
 
     out = evaluate.load(winrate_metric_path()).compute(
         predictions=PAIRS["predictions"],

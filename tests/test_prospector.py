@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from hf_nuggets import load_prospector
-from hf_nuggets import prospector as prospector_module
-from hf_nuggets.prospector import (
+from hf_nuggets.scoring import prospector as prospector_module
+from hf_nuggets.scoring.prospector import (
     DEFAULT_PROSPECTOR,
     EMBEDDED_DISTRIBUTION,
     EMBEDDED_MODEL_ID,

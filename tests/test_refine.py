@@ -10,7 +10,7 @@ import pytest
 
 from hf_nuggets.algorithms.kcenter import kcenter_greedy
 from hf_nuggets.gates import GateSettings
-from hf_nuggets.refine import refine_task_set
+from hf_nuggets.taskset.refine import refine_task_set
 
 #: The tiny random model finds most answers unaligned; these tests are about quality and diversity, so they turn the
 #: signal gates off (the text gates, empty and placeholder, stay). The gates have their own tests below.
@@ -174,7 +174,7 @@ def test_refine_command_writes_the_task_set(tmp_path, monkeypatch, capsys, tiny_
     """`hf-nuggets refine` writes the task set with its reasons; bad flags exit with the argument named."""
     import json
 
-    import hf_nuggets.embeddings as embeddings
+    import hf_nuggets.taskset.embeddings as embeddings
     from hf_nuggets.cli import main
 
     monkeypatch.setattr(embeddings, "load_embedder", lambda name=None, device=None: topic_embedder)
@@ -232,8 +232,8 @@ def test_empty_and_placeholder_rows_never_become_tasks(refine):
 def test_unaligned_rows_never_become_tasks(tiny_prospector):
     """With an alignment threshold that gates a known row (the best by quality), it is not chosen; no returned task
     carries a flag under the same settings."""
-    from hf_nuggets.formatting import examples_from_rows
-    from hf_nuggets.scorer import flag_examples
+    from hf_nuggets.data.formatting import examples_from_rows
+    from hf_nuggets.scoring.scorer import flag_examples
 
     rows = pool_rows(30)
     alignment = flag_examples(tiny_prospector, examples_from_rows(rows))["alignment"]
@@ -257,8 +257,8 @@ def test_unaligned_rows_never_become_tasks(tiny_prospector):
 
 def test_default_gates_hold_for_every_task(tiny_prospector):
     """Under the default gate settings, every task of a refined set passes every gate."""
-    from hf_nuggets.formatting import examples_from_rows
-    from hf_nuggets.scorer import flag_examples
+    from hf_nuggets.data.formatting import examples_from_rows
+    from hf_nuggets.scoring.scorer import flag_examples
 
     rows = pool_rows(60) + bad_rows()
     tasks, made = refine_task_set(
@@ -283,7 +283,7 @@ def test_auto_task_set_is_reproducible_from_the_seed(tiny_prospector):
     """The same seed gives the same tasks; the tasks are rows of the data, named by their row numbers."""
     from datasets import Dataset
 
-    from hf_nuggets.refine import auto_task_set
+    from hf_nuggets.taskset.refine import auto_task_set
 
     data = Dataset.from_list(pool_rows(60) + bad_rows())
     args = {
@@ -307,7 +307,7 @@ def test_auto_task_set_is_reproducible_from_the_seed(tiny_prospector):
 
 def test_auto_task_set_refuses_too_little_data_before_the_model_runs(tiny_prospector):
     """Fewer rows than tasks fails with both sizes named, before any forward pass."""
-    from hf_nuggets.refine import TaskPoolTooSmallError, auto_task_set
+    from hf_nuggets.taskset.refine import TaskPoolTooSmallError, auto_task_set
 
     calls = []
     hook = tiny_prospector.model.register_forward_pre_hook(lambda *_: calls.append(1))
@@ -321,7 +321,7 @@ def test_auto_task_set_refuses_too_little_data_before_the_model_runs(tiny_prospe
 
 def test_auto_task_set_names_the_sizes_left_after_the_gates(tiny_prospector):
     """When the gates leave too few rows, the error gives the rows left, the tasks wanted and where the rest went."""
-    from hf_nuggets.refine import auto_task_set
+    from hf_nuggets.taskset.refine import auto_task_set
 
     rows = pool_rows(3) + bad_rows() * 3
     with pytest.raises(
@@ -341,7 +341,7 @@ def test_auto_task_set_names_the_sizes_left_after_the_gates(tiny_prospector):
 )
 def test_auto_task_set_bad_arguments_are_named(kwargs, match):
     """Bad sizes fail with the argument and its value."""
-    from hf_nuggets.refine import auto_task_set
+    from hf_nuggets.taskset.refine import auto_task_set
 
     with pytest.raises(ValueError, match=match):
         auto_task_set(pool_rows(), **kwargs)

@@ -17,11 +17,12 @@ from datasets import Dataset, load_dataset
 from hf_nuggets import GoldenScorer
 from hf_nuggets.cli import main
 from hf_nuggets.gates import ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD, GateSettings
-from hf_nuggets.pipeline import prospect
-from hf_nuggets.scale import launch_processes, prospect_sharded, strip_option
-from hf_nuggets.scoring import TruncationLimits
+from hf_nuggets.run.checkpoint import exact_quantiles, read_log, stream_threshold
+from hf_nuggets.run.launch import launch_processes, strip_option
+from hf_nuggets.run.prospecting import prospect
+from hf_nuggets.run.sharded import prospect_sharded
+from hf_nuggets.scoring.engine import TruncationLimits
 from hf_nuggets.selection import select_top
-from hf_nuggets.shards import exact_quantiles, read_log, stream_threshold
 
 WORDS = "red blue add two three fox dog water boils station french square return lazy quick brown".split()
 
@@ -179,7 +180,7 @@ def test_num_processes_shortcut_and_resume_refusals(data_files, tiny_model_dir, 
 def _run_sharded(data_files, tiny_model_dir, out, extra):
     from transformers import HfArgumentParser
 
-    from hf_nuggets.config import ScoreConfig
+    from hf_nuggets.run.config import ScoreConfig
 
     config = HfArgumentParser(ScoreConfig).parse_args_into_dataclasses(
         args=["--out", str(out), "--tasks", str(data_files[1]), "--shard_size", "8", *extra], look_for_args_file=False
@@ -209,7 +210,7 @@ def test_streaming_memory_is_bounded_by_the_shard(tiny_prospector, tmp_path):
     7 MB while a shard of 2 rows holds about 50 kB. The peak for all 300 rows is compared with the peak for the first
     150: memory that followed the data would double.
     """
-    from hf_nuggets.data import load_data
+    from hf_nuggets.data.loading import load_data
 
     rows = make_rows(300, seed=1, words=3)
     for i, row in enumerate(rows):
@@ -269,10 +270,10 @@ def test_stream_threshold_matches_sorting():
     golden = rng.integers(0, 5, 997) / 4
     gain = np.round(rng.normal(size=997), 1)  # many exact ties
     chunks = lambda: ((golden[i : i + 50], gain[i : i + 50]) for i in range(0, 997, 50))  # noqa: E731
+    from hf_nuggets.run.checkpoint import order_key
     from hf_nuggets.selection import rank_order
-    from hf_nuggets.shards import _order_key
 
-    keys = _order_key(gain)
+    keys = order_key(gain)
     for percent in (7, 20, 50):
         for budget in (0, 10**6):  # bisection passes, and the in-memory sort of the tied block
             g_star, key, ties, k = stream_threshold(chunks, 997, percent, max_in_memory=budget)

@@ -11,9 +11,9 @@ from datasets import Dataset, load_from_disk
 from datasets.fingerprint import Hasher
 
 from hf_nuggets import GoldenScorer, golden_score
-from hf_nuggets.formatting import examples_from_rows
-from hf_nuggets.reference import reference_nuggets
-from hf_nuggets.scoring import golden_from_scores
+from hf_nuggets.data.formatting import examples_from_rows
+from hf_nuggets.scoring.engine import golden_from_scores
+from hf_nuggets.scoring.reference import reference_nuggets
 
 
 def test_map_adds_scores_equal_to_reference(tiny_prospector, candidates, tasks):

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from hf_nuggets.formatting import Example, examples_from_rows, messages_to_example
-from hf_nuggets.reference import reference_nuggets
-from hf_nuggets.scoring import (
+from hf_nuggets.data.formatting import Example, examples_from_rows, messages_to_example
+from hf_nuggets.scoring.engine import (
     EncodedTask,
     ScoringEngine,
     SegmentEncoder,
@@ -20,6 +19,7 @@ from hf_nuggets.scoring import (
     golden_from_scores,
     plan_batches,
 )
+from hf_nuggets.scoring.reference import reference_nuggets
 
 
 def engine_scores(prospector, candidates, tasks, *, limits=None, max_batch_tokens=4096, template="alpaca"):

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from hf_nuggets import GoldenScorer, Prospector
-from hf_nuggets.formatting import DEMO_SEPARATOR, examples_from_rows, render_prompt
-from hf_nuggets.scoring import RESPONSE_CUE, TruncationLimits
+from hf_nuggets.data.formatting import DEMO_SEPARATOR, examples_from_rows, render_prompt
+from hf_nuggets.scoring.engine import RESPONSE_CUE, TruncationLimits
 
 # A ChatML template (the embedded SmolLM2's format, without its default system prompt), for the tiny tokenizer.
 CHATML = (
@@ -118,7 +118,7 @@ def test_signals_do_not_depend_on_the_batch(tiny_prospector, candidates, tasks):
 
 def test_flag_examples_without_tasks_equals_the_scorer(tiny_prospector, candidates, tasks):
     """`flag_examples` gives the scorer's signals and flags without any task."""
-    from hf_nuggets.scorer import flag_examples
+    from hf_nuggets.scoring.scorer import flag_examples
 
     _, alignment, completeness, flags = scored(tiny_prospector, candidates, tasks)
     got = flag_examples(tiny_prospector, examples_from_rows(candidates))

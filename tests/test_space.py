@@ -21,8 +21,8 @@ gradio_client = pytest.importorskip("gradio_client", reason="the Space tests nee
 from gradio_client import Client, handle_file  # noqa: E402
 
 from hf_nuggets import GoldenScorer, load_default_task_set, load_sample_dataset  # noqa: E402
-from hf_nuggets.data import sample_dataset_path  # noqa: E402
-from hf_nuggets.formatting import examples_from_rows  # noqa: E402
+from hf_nuggets.data.formatting import examples_from_rows  # noqa: E402
+from hf_nuggets.data.loading import sample_dataset_path  # noqa: E402
 
 SPACE_APP = Path(__file__).resolve().parent.parent / "spaces" / "app.py"
 SAMPLE = str(sample_dataset_path())
@@ -442,7 +442,7 @@ def test_push_checks_the_repo_id(sample_run):
 
 def test_winrate_from_annotations_matches_the_library(url, space, tmp_path):
     """Win rates from uploaded annotations are those of `compute_winrate`."""
-    from hf_nuggets.winrate import compute_winrate
+    from hf_nuggets.evaluation.winrate import compute_winrate
 
     rng = np.random.default_rng(0)
     records = [
@@ -471,8 +471,8 @@ def test_winrate_from_annotations_matches_the_library(url, space, tmp_path):
 
 def test_winrate_from_two_output_files_with_the_local_judge(url, space, tmp_path, tiny_prospector):
     """Two output files are judged by the local judge, as `alpaca_eval_winrate` does."""
-    from hf_nuggets.judges import LocalJudge
-    from hf_nuggets.winrate import alpaca_eval_winrate
+    from hf_nuggets.evaluation.judges import LocalJudge
+    from hf_nuggets.evaluation.winrate import alpaca_eval_winrate
 
     instructions = [f"Name thing {i}." for i in range(6)]
     model = [{"instruction": s, "output": f"Thing {i} is red.", "generator": "m"} for i, s in enumerate(instructions)]

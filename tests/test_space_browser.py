@@ -68,7 +68,7 @@ def space_url():
 
 def test_browser_uploads_prospects_and_shows_the_results(space_url, tmp_path):
     """Upload the sample, prospect 16 rows against 8 tasks, and check the histogram, table, stats and download."""
-    from hf_nuggets.data import sample_dataset_path
+    from hf_nuggets.data.loading import sample_dataset_path
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

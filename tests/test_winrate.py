@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hf_nuggets.winrate import (
+from hf_nuggets.evaluation.winrate import (
     GLM_VARIANTS,
     alpaca_eval_winrate,
     check_preferences,
@@ -314,7 +314,7 @@ def test_metric_loads_offline_and_matches_library(tmp_path):
     prefs, predictions, references, _, _ = _lc_case(2, 40)
     script = (
         "import json, sys, evaluate\n"
-        "from hf_nuggets.winrate import winrate_metric_path\n"
+        "from hf_nuggets.evaluation.winrate import winrate_metric_path\n"
         "args = json.load(open(sys.argv[1]))\n"
         "out = evaluate.load(winrate_metric_path()).compute(**args)\n"
         "print(json.dumps(out))\n"
@@ -369,7 +369,7 @@ def test_metric_docstring_examples():
 
 def test_generation_batched_equals_one_by_one(tiny_prospector):
     """Batched greedy generation gives the outputs of one-by-one generation, in input order."""
-    from hf_nuggets.generation import generate_outputs
+    from hf_nuggets.evaluation.generation import generate_outputs
 
     instructions = ["Name a primary colour.", "Add 2 and 3, then explain the result.", "Hi"]
     batched = generate_outputs(tiny_prospector, instructions, max_new_tokens=6, batch_size=3, progress=False)
@@ -379,7 +379,7 @@ def test_generation_batched_equals_one_by_one(tiny_prospector):
 
 def test_generation_rejects_empty_instruction(tiny_prospector):
     """An empty instruction is an error."""
-    from hf_nuggets.generation import generate_outputs
+    from hf_nuggets.evaluation.generation import generate_outputs
 
     with pytest.raises(ValueError, match="`instructions` must be non-empty strings, got '' at index 1"):
         generate_outputs(tiny_prospector, ["a", ""], progress=False)
@@ -387,7 +387,7 @@ def test_generation_rejects_empty_instruction(tiny_prospector):
 
 def test_load_alpaca_eval_reads_a_local_set(tmp_path):
     """Any dataset with an `instruction` column is an evaluation set."""
-    from hf_nuggets.generation import load_alpaca_eval
+    from hf_nuggets.evaluation.generation import load_alpaca_eval
 
     path = tmp_path / "eval.jsonl"
     path.write_text('{"instruction": "Say hi.", "output": "Hi!"}\n{"instruction": "Add 1 and 1.", "output": "2"}\n')
@@ -396,7 +396,7 @@ def test_load_alpaca_eval_reads_a_local_set(tmp_path):
 
 def test_load_alpaca_eval_needs_instruction_column(tmp_path):
     """A dataset without an `instruction` column is an error."""
-    from hf_nuggets.generation import load_alpaca_eval
+    from hf_nuggets.evaluation.generation import load_alpaca_eval
 
     path = tmp_path / "eval.jsonl"
     path.write_text('{"prompt": "Say hi."}\n')
@@ -406,7 +406,7 @@ def test_load_alpaca_eval_needs_instruction_column(tmp_path):
 
 def test_eval_cli_writes_annotations_and_metrics(tmp_path, tiny_model_dir):
     """`hf-nuggets eval` generates, judges with the local judge, and writes AlpacaEval annotations and metrics."""
-    from hf_nuggets.eval_cli import eval_main
+    from hf_nuggets.cli.evaluate import eval_main
 
     baseline = [
         {"instruction": f"Add {i} and 2.", "output": f"It is {i + 2}." * (i % 3 + 1), "generator": "ref"}
@@ -443,7 +443,7 @@ def test_eval_cli_writes_annotations_and_metrics(tmp_path, tiny_model_dir):
 
 def test_eval_cli_reports_a_missing_baseline(tmp_path, capsys):
     """A missing baseline file is a clear error and exit status 1."""
-    from hf_nuggets.eval_cli import eval_main
+    from hf_nuggets.cli.evaluate import eval_main
 
     assert eval_main(["--baseline", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 1
     assert "nope.json' does not exist" in capsys.readouterr().err

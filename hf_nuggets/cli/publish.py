@@ -1,0 +1,143 @@
+"""`hf-nuggets push` and `hf-nuggets card`: publish the output folder of `hf-nuggets score`, or write its card locally.
+
+Both read DIR, an output folder of `prospect` (`scored.parquet` and `summary.json`), and call the library
+(`push_scored_dataset`, `export_repo_folder`); no logic lives only here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+# What the library raises for bad input or a failed push (OSError covers missing files and a missing token).
+_ERRORS = (ValueError, KeyError, TypeError, OSError, RuntimeError)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dir", metavar="DIR", help="Output folder of `hf-nuggets score` (scored.parquet, summary.json)."
+    )
+    parser.add_argument(
+        "--top",
+        type=float,
+        default=None,
+        help="Also publish the top N percent (default: the run's --top, else 5).",
+    )
+    parser.add_argument("--no_selection", action="store_true", help="Publish the scored rows only.")
+    parser.add_argument("--license", default=None, help="License id of the source data, e.g. cc-by-nc-4.0.")
+    parser.add_argument("--language", default=None, nargs="*", help="Language code(s) of the data, e.g. en.")
+    parser.add_argument("--pretty_name", default=None, help="Title of the card.")
+    parser.add_argument("--task_set", default=None, help="How the task set was chosen and refined, for the card.")
+    parser.add_argument("--examples", type=int, default=5, help="Best and worst examples shown in the card.")
+    parser.add_argument("--no_diversity", action="store_true", help="Leave the diversity section out of the card.")
+
+
+def _top(args: argparse.Namespace, summary: dict[str, Any]) -> float | None:
+    if args.no_selection:
+        return None
+    if args.top is not None:
+        return args.top
+    return (summary.get("selection") or {}).get("top_percent") or 5
+
+
+def _card_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "license": args.license,
+        "language": args.language or None,
+        "pretty_name": args.pretty_name,
+        "task_set_description": args.task_set,
+        "examples": args.examples,
+        "diversity": not args.no_diversity,
+    }
+
+
+def _run(command: str, argv: Sequence[str], parser: argparse.ArgumentParser, action) -> int:
+    args = parser.parse_args(list(argv))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        action(args)
+    except _ERRORS as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"hf-nuggets {command}: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def push_main(argv: Sequence[str] | None = None) -> int:
+    """`hf-nuggets push DIR user/name [--top 5] [--private]`: publish scored data as a Hub dataset repo.
+
+    The token comes from `HF_TOKEN` or the login cache (`hf auth login`); it is never printed.
+
+    Returns:
+        `int`: The exit status (0 on success, 1 on an error, 2 on bad arguments).
+    """
+    parser = argparse.ArgumentParser(
+        prog="hf-nuggets push",
+        description="Publish the scored rows and the top N% as a Hub dataset repo with a generated card.",
+    )
+    _common(parser)
+    parser.add_argument("repo_id", metavar="REPO_ID", help="The dataset repo, namespace/name.")
+    parser.add_argument("--private", action="store_true", help="Create the repo as private.")
+    parser.add_argument("--revision", default=None, help="Branch to push to (default: main).")
+    parser.add_argument("--commit_message", default=None, help="Commit title.")
+
+    def action(args: argparse.Namespace) -> None:
+        from ..publish.hub import load_prospect_output, push_scored_dataset
+
+        scored, summary = load_prospect_output(args.dir)
+        commit = push_scored_dataset(
+            scored,
+            args.repo_id,
+            top_percent=_top(args, summary),
+            private=True if args.private else None,
+            summary=summary,
+            revision=args.revision,
+            commit_message=args.commit_message,
+            **_card_kwargs(args),
+        )
+        print(f"Pushed to {commit.repo_url} ({commit.commit_url}).")
+
+    return _run("push", sys.argv[1:] if argv is None else argv, parser, action)
+
+
+def card_main(argv: Sequence[str] | None = None) -> int:
+    """`hf-nuggets card DIR [--out OUT]`: write the dataset card, histogram and repo files locally.
+
+    OUT (default `DIR/hub`) receives what `push` would commit: `README.md`, `score_histogram.png`, the data of each
+    configuration and `hf_nuggets_summary.json`; `load_dataset(OUT, "top5")` loads the selection.
+
+    Returns:
+        `int`: The exit status (0 on success, 1 on an error, 2 on bad arguments).
+    """
+    parser = argparse.ArgumentParser(
+        prog="hf-nuggets card", description="Write the dataset card and the repo files of a scored run locally."
+    )
+    _common(parser)
+    parser.add_argument("--out", default=None, help="Folder for the card and repo files (default: DIR/hub).")
+    parser.add_argument("--repo_id", default=None, help="The repo the card will live in (for its loading example).")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an earlier export in OUT.")
+
+    def action(args: argparse.Namespace) -> None:
+        from ..publish.hub import check_repo_id, export_repo_folder, load_prospect_output
+
+        if args.repo_id is not None:
+            check_repo_id(args.repo_id)
+        scored, summary = load_prospect_output(args.dir)
+        out = Path(args.out) if args.out else Path(args.dir) / "hub"
+        result = export_repo_folder(
+            scored,
+            out,
+            top_percent=_top(args, summary),
+            summary=summary,
+            overwrite=args.overwrite,
+            repo_id=args.repo_id,
+            **_card_kwargs(args),
+        )
+        rows = ", ".join(f"{name} ({n} rows)" for name, n in result["configs"].items())
+        print(f"Wrote {out / 'README.md'} and the repo files ({rows}) to {out}.")
+
+    return _run("card", sys.argv[1:] if argv is None else argv, parser, action)

@@ -1,0 +1,72 @@
+"""`hf-nuggets score DATA ...` and `hf-nuggets demo`: a prospecting run from the command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ..run.config import ScoreConfig
+
+#: The errors a run reports in one line (anything else is a bug and keeps its traceback).
+RUN_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, PermissionError, ImportError, OSError, RuntimeError)
+
+
+def _parser(with_data: bool):
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(ScoreConfig, prog="hf-nuggets score" if with_data else "hf-nuggets demo")
+    if with_data:
+        parser.add_argument("data", help="JSON/JSONL/CSV/parquet file, saved dataset folder, or Hub dataset id.")
+    parser.add_argument("--quiet", action="store_true", help="No progress bar and no summary printout.")
+    return parser
+
+
+def report(config: ScoreConfig, scored, summary: dict) -> None:
+    """Print what a run did: the summary, the flaw report of the sample, and the files written."""
+    from ..summary import flaw_report, format_summary
+
+    if config.sharded():
+        shards = summary["sharding"]
+        print(
+            f"Scored {summary['rows_scored']} rows in {shards['shards']} shards over {shards['processes']} "
+            f"process(es) ({shards['rows_scored_this_run']} rows this run). Wrote {summary['files']['parquet']}, "
+            f"{summary['files']['jsonl']} and {config.out}/summary.json"
+        )
+        return
+    print(format_summary(summary, scored.to_dict(), gates=config.selection_gates()))
+    if "flaw" in scored.column_names:
+        print("\n" + flaw_report(scored, gates=config.selection_gates()))
+    print(f"\nWrote {summary['files']['parquet']}, {summary['files']['jsonl']} and {config.out}/summary.json")
+
+
+def score_main(command: str, rest: Sequence[str]) -> int:
+    """`hf-nuggets score DATA ...` (`command="score"`) or `hf-nuggets demo ...` (`command="demo"`)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = _parser(with_data=command == "score")
+    try:
+        config, extra = parser.parse_args_into_dataclasses(args=rest)
+    except ValueError as err:
+        parser.error(str(err))
+    if config.num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        from ..run.launch import launch_processes, strip_option
+
+        return launch_processes([command, *strip_option(rest, "num_processes")], config.num_processes)
+    from ..data.loading import load_data, load_sample_dataset, sample_dataset_path
+    from ..run.build import prospect_with_config
+
+    try:
+        if command == "score":
+            dataset, source = load_data(extra.data, split=config.split, streaming=config.streaming), extra.data
+        else:
+            if config.num_tasks is None:
+                config.num_tasks = 8
+            dataset, source = load_sample_dataset(), str(sample_dataset_path().name)
+        scored, summary = prospect_with_config(config, dataset, source=source, progress=not extra.quiet)
+    except RUN_ERRORS as err:
+        print(f"hf-nuggets {command}: error: {err}", file=sys.stderr)
+        return 1
+    if summary is not None and not extra.quiet:
+        report(config, scored, summary)
+    return 0

@@ -1,0 +1,1 @@
+"""Publishing scored data: dataset cards, Hub export and push, plots and diversity figures."""

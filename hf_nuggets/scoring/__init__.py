@@ -1,0 +1,1 @@
+"""Scoring with the prospector: the model, the engine that computes one-shot scores, and `GoldenScorer`."""
