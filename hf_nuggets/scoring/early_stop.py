@@ -89,9 +89,8 @@ class EarlyStopping:
         return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
     def start(self, scorer: Any, *, n_rows: int | None, top_percent: float) -> None:
-        """Bind to a scorer (after its `_setup`) and the selection share."""
-        state = scorer._setup()
-        self._encoder, self._base, self._s_zero = state["encoder"], state["engine"], state["s_zero"]
+        """Bind to a scorer (its model, encoded tasks and zero-shot scores) and the selection share."""
+        self._encoder, self._base, self._s_zero = scorer.encoder, scorer.engine, scorer.zero_shot_scores
         self._gate_settings = scorer.resolved_gate_settings
         self._return_scores = scorer.return_scores
         self._percent = float(top_percent)

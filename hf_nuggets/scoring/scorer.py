@@ -263,6 +263,16 @@ class GoldenScorer:
         """`s_zero`: the mean answer log-likelihood of each task without a demonstration (computed once)."""
         return self._setup()["s_zero"]
 
+    @property
+    def encoder(self) -> SegmentEncoder:
+        """The tokenizer side of the set-up scorer: turns demonstrations, tasks and signals into token ids."""
+        return self._setup()["encoder"]
+
+    @property
+    def engine(self) -> ScoringEngine:
+        """The set-up scoring engine (the prospector's model and the encoded tasks)."""
+        return self._setup()["engine"]
+
     def use_zero_shot_scores(self, zero_shot: np.ndarray) -> None:
         """Score against zero-shot scores computed elsewhere (by another process of a sharded run), not recomputed.
 
