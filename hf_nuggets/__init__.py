@@ -7,6 +7,10 @@ from .evaluation.winrate import alpaca_eval_winrate, compute_winrate, winrate_me
 from .gates import GATE_NAMES, GateSettings
 from .publish.card import build_dataset_card
 from .publish.hub import export_repo_folder, push_scored_dataset
+from .run.build import prospect_with_config
+from .run.config import ScoreConfig
+from .run.loop import RunCallback
+from .run.prospecting import prospect
 from .run.sharded import prospect_sharded
 from .scoring.engine import TruncationLimits
 from .scoring.prospector import Prospector, load_prospector
@@ -33,6 +37,8 @@ __all__ = [
     "GoldenFilterCallback",
     "GoldenScorer",
     "Prospector",
+    "RunCallback",
+    "ScoreConfig",
     "TruncationLimits",
     "__version__",
     "alpaca_eval_winrate",
@@ -46,7 +52,9 @@ __all__ = [
     "load_default_task_set",
     "load_prospector",
     "load_sample_dataset",
+    "prospect",
     "prospect_sharded",
+    "prospect_with_config",
     "push_scored_dataset",
     "refine_task_set",
     "select_top",
