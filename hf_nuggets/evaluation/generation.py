@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..utils.files import atomic_write_json
+
 logger = logging.getLogger(__name__)
 
 ALPACA_EVAL_REPO = "tatsu-lab/alpaca_eval"
@@ -240,9 +242,4 @@ def write_json(records: Any, path: str | os.PathLike) -> Path:
     Returns:
         `Path`: The file written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return atomic_write_json(path, records)
