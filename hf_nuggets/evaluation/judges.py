@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.files import atomic_write_text
+from ..utils.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -565,8 +566,7 @@ class OpenAIJudge(PairwiseJudge):
         return {**super().fingerprint(), **settings, "logprobs": self.logprobs}
 
     def _redact(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key else text
+        return redact(text, os.environ.get(self.api_key_env))
 
     def _post(self, body: dict) -> bytes:
         """POST to `/chat/completions` with retries; returns the body of a 200 answer."""
