@@ -13,6 +13,7 @@ from ..utils.files import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
+#: The AlpacaEval dataset repository on the Hub (the evaluation set, and the instruction difficulties of the GLM).
 ALPACA_EVAL_REPO = "tatsu-lab/alpaca_eval"
 #: The 805 instructions with text-davinci-003's outputs (AlpacaEval 1.0's reference).
 ALPACA_EVAL_FILE = "alpaca_eval.json"
