@@ -149,6 +149,8 @@ def iter_ngram_hashes(
         yield hash_items(batch)
 
 
+# `check_int` of `_validation` by hand: this module imports nothing from the package, so that it loads on its own
+# (tests/test_sketches.py hashes in a fresh interpreter from this file alone).
 def _check_n(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"`n` must be an integer >= 1, got {n!r}.")

@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._validation import check_int
+
 __all__ = [
     "AffinityPropagation",
     "AffinityPropagationResult",
@@ -75,9 +77,8 @@ def _is_int(value: Any) -> bool:
 def _check_params(damping: float, max_iter: int, convergence_iter: int) -> None:
     if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not 0.5 <= damping < 1:
         raise ValueError(f"`damping` must be in [0.5, 1), got {damping!r}.")
-    for name, value in (("max_iter", max_iter), ("convergence_iter", convergence_iter)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+    check_int("max_iter", max_iter)
+    check_int("convergence_iter", convergence_iter)
 
 
 def _rng(random_state: Any) -> np.random.RandomState | np.random.Generator | None:
@@ -562,8 +563,7 @@ def sparse_affinity_propagation(
     """
     _check_params(damping, max_iter, convergence_iter)
     rng = _rng(random_state)
-    if not _is_int(n) or n < 1:
-        raise ValueError(f"`n` must be an integer >= 1, got {n!r}.")
+    check_int("n", n)
     rows, cols, sims = np.asarray(rows), np.asarray(cols), np.asarray(sims)
     for name, arr in (("rows", rows), ("cols", cols)):
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
@@ -646,8 +646,7 @@ def find_preference_for_k(
         run = partial(affinity_propagation, values, mode=mode, random_state=random_state, **common)
     if not _is_int(n) or not _is_int(k) or not 1 <= k <= n:
         raise ValueError(f"`k` must be in [1, {n}], got {k!r}.")
-    if not _is_int(max_trials) or max_trials < 2:
-        raise ValueError(f"`max_trials` must be an integer >= 2, got {max_trials!r}.")
+    check_int("max_trials", max_trials, 2)
     if not values.size:
         raise ValueError("`S_or_edges` holds no similarity.")
     span = max(float(values.max() - values.min()), abs(float(values.max())), 1e-12)

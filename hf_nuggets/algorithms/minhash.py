@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .lsh import _Buckets, _check_int, _expand_ranges, s_curve
+from ._validation import check_int
+from .lsh import _Buckets, _expand_ranges, s_curve
 
 __all__ = [
     "MinHashLSH",
@@ -110,7 +111,7 @@ def minhash_bands_for_recall(threshold: float, num_perm: int = 128, *, recall: f
     ```
     """
     threshold = _check_threshold(threshold)
-    num_perm = _check_int("num_perm", num_perm)
+    num_perm = check_int("num_perm", num_perm)
     if isinstance(recall, bool) or not isinstance(recall, (int, float)) or not 0 < recall < 1:
         raise ValueError(f"`recall` must be in (0, 1), got {recall!r}.")
     best = (num_perm, 1)
@@ -149,8 +150,8 @@ class MinHasher:
     def __init__(
         self, num_perm: int = 128, *, ngram: int = 5, unit: str = "char", lowercase: bool = True, seed: int = 0
     ):
-        self.num_perm = _check_int("num_perm", num_perm)
-        self.ngram = _check_int("ngram", ngram)
+        self.num_perm = check_int("num_perm", num_perm)
+        self.ngram = check_int("ngram", ngram)
         if unit not in ("char", "word"):
             raise ValueError(f'`unit` must be "char" or "word", got {unit!r}.')
         self.unit, self.lowercase, self.seed = unit, bool(lowercase), seed
@@ -344,7 +345,7 @@ class MinHashLSH:
             )
         if n_bands is None:
             n_bands, rows_per_band = minhash_bands_for_recall(self.threshold, num_perm)
-        self.n_bands, self.rows_per_band = _check_int("n_bands", n_bands), _check_int("rows_per_band", rows_per_band)
+        self.n_bands, self.rows_per_band = check_int("n_bands", n_bands), check_int("rows_per_band", rows_per_band)
         if self.n_bands * self.rows_per_band > num_perm:
             raise ValueError(
                 f"`n_bands` * `rows_per_band` must be <= `num_perm`={num_perm}, got {n_bands} * {rows_per_band}."

@@ -51,6 +51,7 @@ from ._hashing import (
     mix64,
     word_ngrams,
 )
+from ._validation import check_int, check_prob
 
 __all__ = [
     "AMSSketch",
@@ -72,19 +73,6 @@ _S29, _S32 = np.uint64(29), np.uint64(32)
 _LOG43 = math.log(4 / 3)
 
 
-def _check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
-        bound = f"in [{low}, {high}]" if high else f">= {low}"
-        raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
-    return int(value)
-
-
-def _check_prob(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value < 1:
-        raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}.")
-    return float(value)
-
-
 def f2_sketch_size(epsilon: float = 0.25, delta: float = 0.1) -> tuple[int, int]:
     """Counters per group (AMS copies / fast-AMS width) and groups (rows) for an (epsilon, delta) F2 guarantee.
 
@@ -104,7 +92,7 @@ def f2_sketch_size(epsilon: float = 0.25, delta: float = 0.1) -> tuple[int, int]
     (128, 17)
     ```
     """
-    epsilon, delta = _check_prob("epsilon", epsilon), _check_prob("delta", delta)
+    epsilon, delta = check_prob("epsilon", epsilon), check_prob("delta", delta)
     return math.ceil(8 / epsilon**2), max(1, math.ceil(2 * math.log(1 / delta) / _LOG43))
 
 
@@ -149,8 +137,8 @@ class _F2Sketch:
 
     def _setup(self, rows: int, cols: int, seed: int) -> None:
         names = self._shape_names
-        self.seed = _check_int("seed", seed, low=0)
-        rows, cols = _check_int(names[0], rows), _check_int(names[1], cols, high=1 << 31)
+        self.seed = check_int("seed", seed, low=0)
+        rows, cols = check_int(names[0], rows), check_int(names[1], cols, high=1 << 31)
         self.counters = np.zeros((rows, cols), dtype=np.int64)
         self.n = 0
         self.epsilon = math.sqrt(8 / cols)
@@ -446,8 +434,8 @@ class HyperLogLog:
     """
 
     def __init__(self, precision: int = 12, *, seed: int = 0):
-        self.precision = _check_int("precision", precision, low=4, high=18)
-        self.seed = _check_int("seed", seed, low=0)
+        self.precision = check_int("precision", precision, low=4, high=18)
+        self.seed = check_int("seed", seed, low=0)
         self.registers = np.zeros(1 << self.precision, dtype=np.uint8)
         self.n = 0
         self.relative_standard_error = 1.04 / math.sqrt(1 << self.precision)
