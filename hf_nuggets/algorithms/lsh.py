@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._buckets import Buckets
 from ._validation import check_int, check_prob, check_vectors
 
 __all__ = [
@@ -223,37 +224,7 @@ def lsh_params_for_recall(p: float, *, recall: float = 0.95, max_tables: int = 3
     return LSHParams(best[0], best[1], float("nan"))
 
 
-# ----------------------------------------------------------------------------------------------- bucket tables
-
-
-def _expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of `arange(s, s + c)` over the pairs (s, c), without a Python loop."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    nz = counts > 0
-    starts, counts = starts[nz].astype(np.int64), counts[nz].astype(np.int64)
-    out = np.ones(total, dtype=np.int64)
-    out[0] = starts[0]
-    ends = np.cumsum(counts)[:-1]
-    out[ends] = starts[1:] - (starts[:-1] + counts[:-1] - 1)
-    return np.cumsum(out)
-
-
-class _Buckets:
-    """`l` hash tables: per table the sorted codes and the permutation that sorts them."""
-
-    def __init__(self, codes: np.ndarray):  # codes: (l, n) uint64
-        self.order = np.argsort(codes, axis=1, kind="stable")
-        self.sorted = np.take_along_axis(codes, self.order, axis=1)
-
-    def lookup(self, table: int, query_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, point index) for every point sharing the bucket of each query code in `table`."""
-        keys = self.sorted[table]
-        lo = np.searchsorted(keys, query_codes, side="left")
-        counts = np.searchsorted(keys, query_codes, side="right") - lo
-        rows = np.repeat(np.arange(query_codes.size, dtype=np.int64), counts)
-        return rows, self.order[table][_expand_ranges(lo, counts)]
+# ----------------------------------------------------------------------------------------------- bucket codes
 
 
 def _pack_bits(bits: np.ndarray) -> np.ndarray:
@@ -305,7 +276,7 @@ class SimHashLSH:
         self.hyperplanes = rng.standard_normal((self.dim, self.n_tables * self.n_bits_per_table), dtype=np.float32)
         self._vectors = np.empty((0, self.dim), dtype=np.float32)
         self._codes = np.empty((self.n_tables, 0), dtype=np.uint64)
-        self._buckets: _Buckets | None = None
+        self._buckets: Buckets | None = None
         self.n_distance_computations = 0  # running total over all queries
 
     def __len__(self) -> int:
@@ -328,7 +299,7 @@ class SimHashLSH:
         X = check_vectors("vectors", vectors, self.dim)
         self._codes = np.concatenate([self._codes, self.hash(X)], axis=1)
         self._vectors = np.concatenate([self._vectors, _normalize(X)]) if len(self) else _normalize(X)
-        self._buckets = _Buckets(self._codes)
+        self._buckets = Buckets(self._codes)
 
     def _probe_codes(self, P: np.ndarray, n_probes: int) -> list[np.ndarray]:
         """Codes to look up, each (n_tables, m): the bucket itself, then one per flipped least-confident bit."""

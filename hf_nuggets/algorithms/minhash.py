@@ -25,8 +25,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._buckets import Buckets, expand_ranges
 from ._validation import check_int
-from .lsh import _Buckets, _expand_ranges, s_curve
+from .lsh import s_curve
 
 __all__ = [
     "MinHashLSH",
@@ -198,7 +199,7 @@ class MinHasher:
             tok, lengths = self._units(texts[i0:i1])
             counts = np.where(lengths >= n, lengths - n + 1, (lengths > 0).astype(np.int64))
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            pos = _expand_ranges(starts, counts)
+            pos = expand_ranges(starts, counts)
             end = np.repeat(starts + lengths, counts)
             ids = np.zeros(pos.size, dtype=np.uint64)
             for j in range(n):
@@ -255,7 +256,7 @@ def _pair_jaccard(sets: list[np.ndarray], pairs: np.ndarray) -> np.ndarray:
         i, j = pairs[p0 : p0 + step, 0], pairs[p0 : p0 + step, 1]
         na, nb = sizes[i], sizes[j]
         pid = np.repeat(np.arange(i.size), na + nb)
-        vals = flat[_expand_ranges(np.stack([offsets[i], offsets[j]], 1).ravel(), np.stack([na, nb], 1).ravel())]
+        vals = flat[expand_ranges(np.stack([offsets[i], offsets[j]], 1).ravel(), np.stack([na, nb], 1).ravel())]
         order = np.lexsort((vals, pid))
         v, p = vals[order], pid[order]
         same = (v[1:] == v[:-1]) & (p[1:] == p[:-1])  # sets are distinct, so a repeat is one in both sets
@@ -352,7 +353,7 @@ class MinHashLSH:
             )
         self._texts: list[str] = []
         self._keys = np.empty((self.n_bands, 0), dtype=np.uint64)
-        self._buckets: _Buckets | None = None
+        self._buckets: Buckets | None = None
         self.n_candidates = 0  # running total of verified candidate pairs
 
     def __len__(self) -> int:
@@ -364,7 +365,7 @@ class MinHashLSH:
         keys = _band_keys(self.hasher.signatures(texts), self.n_bands, self.rows_per_band)
         self._keys = np.concatenate([self._keys, keys], axis=1)
         self._texts.extend(texts)
-        self._buckets = _Buckets(self._keys)
+        self._buckets = Buckets(self._keys)
 
     def query(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Indexed texts with Jaccard similarity >= `threshold` to each query, among its candidates.
@@ -476,7 +477,7 @@ def near_duplicates(
     star = np.stack([rep[dup], dup], 1)
     reps = np.sort(first)
     keys = _band_keys(sig[reps], index.n_bands, index.rows_per_band)
-    buckets = _Buckets(keys)
+    buckets = Buckets(keys)
     m = reps.size
     flat = []
     for band in range(index.n_bands):
