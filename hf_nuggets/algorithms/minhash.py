@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._buckets import Buckets, expand_ranges
+from ._hashing import splitmix64
 from ._validation import check_int
 from .lsh import s_curve
 
@@ -42,7 +43,6 @@ __all__ = [
 _WORD_RE = re.compile(r"\w+")
 _BATCH_SHINGLES = 1 << 15  # units (about shingles) hashed at once
 _BLOCK_ELEMS = 1 << 18  # shingles x permutations per uint64 block (2 MiB, cache-sized)
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 
 
@@ -78,16 +78,6 @@ def _check_threshold(threshold: Any) -> float:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) or not 0 < threshold <= 1:
         raise ValueError(f"`threshold` must be in (0, 1], got {threshold!r}.")
     return float(threshold)
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, in place on a uint64 array."""
-    z ^= z >> np.uint64(30)
-    z *= _MIX1
-    z ^= z >> np.uint64(27)
-    z *= _MIX2
-    z ^= z >> np.uint64(31)
-    return z
 
 
 def minhash_bands_for_recall(threshold: float, num_perm: int = 128, *, recall: float = 0.95) -> tuple[int, int]:
@@ -160,7 +150,7 @@ class MinHasher:
         self._a = rng.integers(0, 2**64, self.num_perm, dtype=np.uint64, endpoint=False) | np.uint64(1)
         self._b = rng.integers(0, 2**64, self.num_perm, dtype=np.uint64, endpoint=False)
         # Fixed (seed-independent) odd multipliers combining the units of a shingle.
-        self._mult = _mix64(np.arange(1, self.ngram + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        self._mult = splitmix64(np.arange(1, self.ngram + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
         self._mult |= np.uint64(1)
 
     # -- shingling -------------------------------------------------------------------------------------------
@@ -206,7 +196,7 @@ class MinHasher:
                 idx = pos + j
                 valid = idx < end
                 ids += np.where(valid, tok[np.minimum(idx, tok.size - 1)], np.uint64(0)) * self._mult[j]
-            yield i0, _mix64(ids), counts
+            yield i0, splitmix64(ids), counts
             i0 = i1
 
     def shingles(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -293,10 +283,10 @@ def shingle_jaccard(text_a: str, text_b: str, *, ngram: int = 5, unit: str = "ch
 def _band_keys(sig: np.ndarray, n_bands: int, rows: int) -> np.ndarray:
     """(n_bands, n) uint64 keys, one per band of `rows` signature values."""
     keys = np.zeros((n_bands, sig.shape[0]), dtype=np.uint64)
-    mult = _mix64(np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)) | np.uint64(1)
+    mult = splitmix64(np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)) | np.uint64(1)
     for band in range(n_bands):
         block = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
-        keys[band] = _mix64(((block + np.uint64(1)) * mult).sum(axis=1))  # wraps modulo 2**64
+        keys[band] = splitmix64(((block + np.uint64(1)) * mult).sum(axis=1))  # wraps modulo 2**64
     return keys
 
 
