@@ -211,6 +211,33 @@ def _dense_labels(
 # ----------------------------------------------------------------------------------------------- dense kernels
 
 
+def _update_responsibilities(
+    S: np.ndarray, A: np.ndarray, R: np.ndarray, T: np.ndarray, rows: np.ndarray, keep: Any, gain: Any
+) -> None:
+    """Damped responsibility update, in place on rows of the matrices: `R = keep * R + gain * r_new` with
+    `r_new(i,k) = s(i,k) - max_{k' != k} (a(i,k') + s(i,k'))`.
+
+    Args:
+        S (`np.ndarray`): Similarities (with preferences on the diagonal), the rows to update.
+        A (`np.ndarray`): Availabilities, the same rows.
+        R (`np.ndarray`): Responsibilities, the same rows; updated in place.
+        T (`np.ndarray`): Scratch of the same shape; overwritten.
+        rows (`np.ndarray`): `np.arange(len(S))`.
+        keep (`float` or `np.float32`): The damping, weight of the old responsibilities.
+        gain (`float` or `np.float32`): `1 - damping`, weight of the new ones.
+    """
+    np.add(A, S, out=T)
+    best = T.argmax(axis=1)
+    first = T[rows, best]
+    T[rows, best] = -np.inf
+    second = T.max(axis=1)
+    np.subtract(S, first[:, None], out=T)
+    T[rows, best] = S[rows, best] - second
+    T *= gain
+    R *= keep
+    R += T
+
+
 def _dense_exact(S: np.ndarray, damping: float, max_iter: int, convergence_iter: int) -> tuple[np.ndarray, int, bool]:
     """Message passing on full matrices, float operations in scikit-learn's order. S is noisy, with preferences."""
     n = S.shape[0]
@@ -219,17 +246,7 @@ def _dense_exact(S: np.ndarray, damping: float, max_iter: int, convergence_iter:
     stability = _Stability(n, convergence_iter)
     converged = False
     for it in range(max_iter):
-        # responsibilities: r(i,k) = s(i,k) - max_{k' != k} (a(i,k') + s(i,k'))
-        np.add(A, S, out=T)
-        best = T.argmax(axis=1)
-        first = T[rows, best]
-        T[rows, best] = -np.inf
-        second = T.max(axis=1)
-        np.subtract(S, first[:, None], out=T)
-        T[rows, best] = S[rows, best] - second
-        T *= 1 - damping
-        R *= damping
-        R += T
+        _update_responsibilities(S, A, R, T, rows, damping, 1 - damping)
         # availabilities: a(i,k) = min(0, r(k,k) + sum_{i' not in {i,k}} max(0, r(i',k))), a(k,k) without r(k,k)
         np.maximum(R, 0, out=T)
         T.flat[:: n + 1] = R.flat[:: n + 1]
@@ -260,18 +277,9 @@ def _dense_fast(S: np.ndarray, damping: float, max_iter: int, convergence_iter: 
     for it in range(max_iter):
         colsum[:] = 0
         for r0, r1 in blocks:
-            Sb, Rb, T = S[r0:r1], R[r0:r1], buf[: r1 - r0]
+            Rb, T = R[r0:r1], buf[: r1 - r0]
             rows, diag = np.arange(r1 - r0), np.arange(r0, r1)
-            np.add(A[r0:r1], Sb, out=T)
-            best = T.argmax(axis=1)
-            first = T[rows, best]
-            T[rows, best] = -np.inf
-            second = T.max(axis=1)
-            np.subtract(Sb, first[:, None], out=T)
-            T[rows, best] = Sb[rows, best] - second
-            T *= gain
-            Rb *= keep
-            Rb += T
+            _update_responsibilities(S[r0:r1], A[r0:r1], Rb, T, rows, keep, gain)
             np.maximum(Rb, 0, out=T)
             T[rows, diag] = Rb[rows, diag]
             colsum += T.sum(axis=0)
