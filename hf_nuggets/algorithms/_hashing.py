@@ -217,15 +217,19 @@ def exact_bincount(idx: np.ndarray, weights: np.ndarray, size: int, weights_f: n
     return out
 
 
+def _xorshift_multiply(z: np.ndarray, s1: Any, m1: Any, s2: Any, m2: Any, s3: Any) -> np.ndarray:
+    """`z ^= z >> s1; z *= m1; z ^= z >> s2; z *= m2; z ^= z >> s3` in place (wrapping): both finalizers' form."""
+    z ^= z >> s1
+    z *= m1
+    z ^= z >> s2
+    z *= m2
+    z ^= z >> s3
+    return z
+
+
 def mix64(x: np.ndarray, key: int) -> np.ndarray:
     """A bijection of uint64: `x ^ key` through the MurmurHash3 64-bit finalizer (spreads structured inputs)."""
-    k = x ^ np.uint64(key)
-    k ^= k >> _S33
-    k *= _FMIX1
-    k ^= k >> _S33
-    k *= _FMIX2
-    k ^= k >> _S33
-    return k
+    return _xorshift_multiply(x ^ np.uint64(key), _S33, _FMIX1, _S33, _FMIX2, _S33)
 
 
 def splitmix64(z: np.ndarray) -> np.ndarray:
@@ -247,12 +251,7 @@ def splitmix64(z: np.ndarray) -> np.ndarray:
     [0, 6238072747940578789]
     ```
     """
-    z ^= z >> _S30
-    z *= _SPLITMIX1
-    z ^= z >> _S27
-    z *= _SPLITMIX2
-    z ^= z >> _S31
-    return z
+    return _xorshift_multiply(z, _S30, _SPLITMIX1, _S27, _SPLITMIX2, _S31)
 
 
 def _canon(r: np.ndarray) -> np.ndarray:
