@@ -58,6 +58,7 @@ __all__ = [
     "FastAMSSketch",
     "HyperLogLog",
     "diversity_stats",
+    "diversity_stats_from_sketches",
     "f2_sketch_size",
     "hash_items",
     "iter_ngram_hashes",
@@ -578,6 +579,31 @@ def diversity_stats(
     for hashes in iter_ngram_hashes(texts, n, batch_size=batch_size, lowercase=lowercase):
         f0.update(hashes)
         f2.update(hashes)
+    return diversity_stats_from_sketches(f0, f2, n=n)
+
+
+def diversity_stats_from_sketches(f0: HyperLogLog, f2: _F2Sketch, *, n: int) -> dict[str, Any]:
+    """The statistics of `diversity_stats` from the two sketches of a stream of n-gram hashes.
+
+    Args:
+        f0 (`HyperLogLog`): The sketch of the distinct n-grams.
+        f2 (`FastAMSSketch` or `AMSSketch`): The F2 sketch of the same stream; its count `n` is the number of n-grams.
+        n (`int`): Words per n-gram (reported as `ngram_order`).
+
+    Returns:
+        `dict`: What `diversity_stats` returns, the estimates clipped to what is possible.
+
+    Example:
+
+    ```python
+    >>> f0, f2 = HyperLogLog(seed=0), FastAMSSketch(seed=0)
+    >>> for sketch in (f0, f2):
+    ...     sketch.update(hash_items(["the cat", "the cat", "a dog"]))
+    >>> stats = diversity_stats_from_sketches(f0, f2, n=2)
+    >>> stats["n"], round(stats["f0"]), round(stats["f2"])
+    (3, 2, 5)
+    ```
+    """
     total = f2.n
     f0_est = min(max(f0.estimate(), 1.0), float(total)) if total else 0.0
     f2_est = min(max(f2.estimate(), float(total)), float(total) ** 2) if total else 0.0
