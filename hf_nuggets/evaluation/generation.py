@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..utils.files import atomic_write_json
-
 logger = logging.getLogger(__name__)
 
 #: The AlpacaEval dataset repository on the Hub (the evaluation set, and the instruction difficulties of the GLM).
@@ -231,16 +229,3 @@ def read_outputs(path: str | os.PathLike) -> list[dict]:
         if not isinstance(record, dict) or not {"instruction", "output"} <= set(record):
             raise ValueError(f"{str(path)!r}: record {i} must be an object with `instruction` and `output`.")
     return records
-
-
-def write_json(records: Any, path: str | os.PathLike) -> Path:
-    """Write JSON (indented, UTF-8) atomically, creating the folder.
-
-    Args:
-        records (`Any`): What to write.
-        path (`str`): The file.
-
-    Returns:
-        `Path`: The file written.
-    """
-    return atomic_write_json(path, records)
