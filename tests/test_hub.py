@@ -460,11 +460,12 @@ def test_empty_selection_fails_before_any_request(hub, scored):
     assert hub.calls == []
 
 
-def test_missing_template_fails_before_any_request(hub, scored, monkeypatch, tmp_path):
+def test_missing_template_fails_before_any_request(hub, scored, monkeypatch):
     """A card template missing from the package is reported before anything is sent."""
     import hf_nuggets.publish.card
 
-    monkeypatch.setattr(hf_nuggets.publish.card, "_template_dirs", lambda: [tmp_path / "nowhere"])
+    # A package without the template stands in for an install that lost it.
+    monkeypatch.setattr(hf_nuggets.publish.card, "TEMPLATE_PACKAGE", "hf_nuggets.utils")
     with pytest.raises(FileNotFoundError, match="Card template `dataset_card.md` is missing from the package"):
         push(scored)
     assert hub.calls == []

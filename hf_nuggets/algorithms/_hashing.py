@@ -1,4 +1,5 @@
-"""Stable 64-bit item hashes, word n-grams, and exact hashing arithmetic for `hf_nuggets.algorithms.sketches`.
+"""Stable 64-bit item hashes, word n-grams, and exact hashing arithmetic for `hf_nuggets.algorithms.sketches`
+(and the uint64 mixer of `hf_nuggets.algorithms.minhash`).
 
 - `hash_items` maps strings to the first 8 bytes of their BLAKE2b digest (RFC 7693), read little-endian: the same
   values on every machine, process and run (unlike Python's salted `hash`).
@@ -7,6 +8,9 @@
   and uniform on [0, p). Products are computed exactly in uint64 by splitting one factor at bit 31 and folding with
   2**61 = 1 (mod p); every intermediate stays below 2**64.
 - `exact_bincount` sums integer weights per index exactly (float64 only while every sum is below 2**53).
+- `mix64` (MurmurHash3's 64-bit finalizer of `x ^ key`, sketches) and `splitmix64` (SplitMix64's finalizer,
+  minhash) are bijections of uint64 that spread structured inputs; they are different functions, each kept for the
+  values already derived from it.
 """
 
 from __future__ import annotations
@@ -29,14 +33,16 @@ __all__ = [
     "iter_ngram_hashes",
     "little_endian_bytes",
     "mix64",
+    "splitmix64",
     "word_ngrams",
 ]
 
 MERSENNE_61 = (1 << 61) - 1
 _P = np.uint64(MERSENNE_61)
 _M30, _M31 = np.uint64((1 << 30) - 1), np.uint64((1 << 31) - 1)
-_S1, _S30, _S31, _S33, _S61 = (np.uint64(s) for s in (1, 30, 31, 33, 61))
+_S1, _S27, _S30, _S31, _S33, _S61 = (np.uint64(s) for s in (1, 27, 30, 31, 33, 61))
 _FMIX1, _FMIX2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+_SPLITMIX1, _SPLITMIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 
 
 def hash_items(items: Iterable[str | bytes]) -> np.ndarray:
@@ -149,6 +155,8 @@ def iter_ngram_hashes(
         yield hash_items(batch)
 
 
+# `check_int` of `_validation` by hand: this module imports nothing from the package, so that it loads on its own
+# (tests/test_sketches.py hashes in a fresh interpreter from this file alone).
 def _check_n(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"`n` must be an integer >= 1, got {n!r}.")
@@ -209,15 +217,41 @@ def exact_bincount(idx: np.ndarray, weights: np.ndarray, size: int, weights_f: n
     return out
 
 
+def _xorshift_multiply(z: np.ndarray, s1: Any, m1: Any, s2: Any, m2: Any, s3: Any) -> np.ndarray:
+    """`z ^= z >> s1; z *= m1; z ^= z >> s2; z *= m2; z ^= z >> s3` in place (wrapping): both finalizers' form."""
+    z ^= z >> s1
+    z *= m1
+    z ^= z >> s2
+    z *= m2
+    z ^= z >> s3
+    return z
+
+
 def mix64(x: np.ndarray, key: int) -> np.ndarray:
     """A bijection of uint64: `x ^ key` through the MurmurHash3 64-bit finalizer (spreads structured inputs)."""
-    k = x ^ np.uint64(key)
-    k ^= k >> _S33
-    k *= _FMIX1
-    k ^= k >> _S33
-    k *= _FMIX2
-    k ^= k >> _S33
-    return k
+    return _xorshift_multiply(x ^ np.uint64(key), _S33, _FMIX1, _S33, _FMIX2, _S33)
+
+
+def splitmix64(z: np.ndarray) -> np.ndarray:
+    """A bijection of uint64, in place: the splitmix64 finalizer (Steele et al. 2014; Stafford's "Mix13").
+
+    Unlike `mix64` it takes no key and overwrites `z`; the two give different values, and each is kept for the
+    values already derived from it (MinHash shingle ids and band keys use this one).
+
+    Args:
+        z (`np.ndarray`, uint64): The values; overwritten with the result.
+
+    Returns:
+        `np.ndarray`: `z`.
+
+    Example:
+
+    ```python
+    >>> splitmix64(np.array([0, 1], dtype=np.uint64)).tolist()
+    [0, 6238072747940578789]
+    ```
+    """
+    return _xorshift_multiply(z, _S30, _SPLITMIX1, _S27, _SPLITMIX2, _S31)
 
 
 def _canon(r: np.ndarray) -> np.ndarray:

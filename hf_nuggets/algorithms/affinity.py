@@ -23,6 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._validation import check_int
+
 __all__ = [
     "AffinityPropagation",
     "AffinityPropagationResult",
@@ -75,9 +77,8 @@ def _is_int(value: Any) -> bool:
 def _check_params(damping: float, max_iter: int, convergence_iter: int) -> None:
     if isinstance(damping, bool) or not isinstance(damping, (int, float)) or not 0.5 <= damping < 1:
         raise ValueError(f"`damping` must be in [0.5, 1), got {damping!r}.")
-    for name, value in (("max_iter", max_iter), ("convergence_iter", convergence_iter)):
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"`{name}` must be an integer >= 1, got {value!r}.")
+    check_int("max_iter", max_iter)
+    check_int("convergence_iter", convergence_iter)
 
 
 def _rng(random_state: Any) -> np.random.RandomState | np.random.Generator | None:
@@ -210,6 +211,33 @@ def _dense_labels(
 # ----------------------------------------------------------------------------------------------- dense kernels
 
 
+def _update_responsibilities(
+    S: np.ndarray, A: np.ndarray, R: np.ndarray, T: np.ndarray, rows: np.ndarray, keep: Any, gain: Any
+) -> None:
+    """Damped responsibility update, in place on rows of the matrices: `R = keep * R + gain * r_new` with
+    `r_new(i,k) = s(i,k) - max_{k' != k} (a(i,k') + s(i,k'))`.
+
+    Args:
+        S (`np.ndarray`): Similarities (with preferences on the diagonal), the rows to update.
+        A (`np.ndarray`): Availabilities, the same rows.
+        R (`np.ndarray`): Responsibilities, the same rows; updated in place.
+        T (`np.ndarray`): Scratch of the same shape; overwritten.
+        rows (`np.ndarray`): `np.arange(len(S))`.
+        keep (`float` or `np.float32`): The damping, weight of the old responsibilities.
+        gain (`float` or `np.float32`): `1 - damping`, weight of the new ones.
+    """
+    np.add(A, S, out=T)
+    best = T.argmax(axis=1)
+    first = T[rows, best]
+    T[rows, best] = -np.inf
+    second = T.max(axis=1)
+    np.subtract(S, first[:, None], out=T)
+    T[rows, best] = S[rows, best] - second
+    T *= gain
+    R *= keep
+    R += T
+
+
 def _dense_exact(S: np.ndarray, damping: float, max_iter: int, convergence_iter: int) -> tuple[np.ndarray, int, bool]:
     """Message passing on full matrices, float operations in scikit-learn's order. S is noisy, with preferences."""
     n = S.shape[0]
@@ -218,17 +246,7 @@ def _dense_exact(S: np.ndarray, damping: float, max_iter: int, convergence_iter:
     stability = _Stability(n, convergence_iter)
     converged = False
     for it in range(max_iter):
-        # responsibilities: r(i,k) = s(i,k) - max_{k' != k} (a(i,k') + s(i,k'))
-        np.add(A, S, out=T)
-        best = T.argmax(axis=1)
-        first = T[rows, best]
-        T[rows, best] = -np.inf
-        second = T.max(axis=1)
-        np.subtract(S, first[:, None], out=T)
-        T[rows, best] = S[rows, best] - second
-        T *= 1 - damping
-        R *= damping
-        R += T
+        _update_responsibilities(S, A, R, T, rows, damping, 1 - damping)
         # availabilities: a(i,k) = min(0, r(k,k) + sum_{i' not in {i,k}} max(0, r(i',k))), a(k,k) without r(k,k)
         np.maximum(R, 0, out=T)
         T.flat[:: n + 1] = R.flat[:: n + 1]
@@ -259,18 +277,9 @@ def _dense_fast(S: np.ndarray, damping: float, max_iter: int, convergence_iter: 
     for it in range(max_iter):
         colsum[:] = 0
         for r0, r1 in blocks:
-            Sb, Rb, T = S[r0:r1], R[r0:r1], buf[: r1 - r0]
+            Rb, T = R[r0:r1], buf[: r1 - r0]
             rows, diag = np.arange(r1 - r0), np.arange(r0, r1)
-            np.add(A[r0:r1], Sb, out=T)
-            best = T.argmax(axis=1)
-            first = T[rows, best]
-            T[rows, best] = -np.inf
-            second = T.max(axis=1)
-            np.subtract(Sb, first[:, None], out=T)
-            T[rows, best] = Sb[rows, best] - second
-            T *= gain
-            Rb *= keep
-            Rb += T
+            _update_responsibilities(S[r0:r1], A[r0:r1], Rb, T, rows, keep, gain)
             np.maximum(Rb, 0, out=T)
             T[rows, diag] = Rb[rows, diag]
             colsum += T.sum(axis=0)
@@ -562,8 +571,7 @@ def sparse_affinity_propagation(
     """
     _check_params(damping, max_iter, convergence_iter)
     rng = _rng(random_state)
-    if not _is_int(n) or n < 1:
-        raise ValueError(f"`n` must be an integer >= 1, got {n!r}.")
+    check_int("n", n)
     rows, cols, sims = np.asarray(rows), np.asarray(cols), np.asarray(sims)
     for name, arr in (("rows", rows), ("cols", cols)):
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
@@ -646,8 +654,7 @@ def find_preference_for_k(
         run = partial(affinity_propagation, values, mode=mode, random_state=random_state, **common)
     if not _is_int(n) or not _is_int(k) or not 1 <= k <= n:
         raise ValueError(f"`k` must be in [1, {n}], got {k!r}.")
-    if not _is_int(max_trials) or max_trials < 2:
-        raise ValueError(f"`max_trials` must be an integer >= 2, got {max_trials!r}.")
+    check_int("max_trials", max_trials, 2)
     if not values.size:
         raise ValueError("`S_or_edges` holds no similarity.")
     span = max(float(values.max() - values.min()), abs(float(values.max())), 1e-12)

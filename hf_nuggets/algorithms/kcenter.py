@@ -24,25 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_int, check_vectors
+
 __all__ = ["kcenter_greedy"]
 
 _BATCH = 64  # centers whose distances to all points are computed in one matrix product
 _POOL = 4  # the greedy is predicted on the _POOL * _BATCH farthest points
-
-
-def _check_X(X: Any) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"`X` must be a 2-D array of shape (n_points, dim), got shape {X.shape}.")
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"`X` must not be empty, got shape {X.shape}.")
-    if X.dtype.kind not in "iuf":
-        raise ValueError(f"`X` must hold real numbers, got dtype {X.dtype}.")
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        raise ValueError(f"`X` must be finite, got a NaN or infinite value in row {int(np.flatnonzero(bad)[0])}.")
-    return X
 
 
 def _check_seeds(seeds: Any, n: int, k: int) -> np.ndarray:
@@ -108,14 +95,13 @@ def kcenter_greedy(
     """
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f'`metric` must be "cosine" or "euclidean", got {metric!r}.')
-    X = _check_X(X)
+    X = check_vectors("X", X, shape="(n_points, dim)")
     n = X.shape[0]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise ValueError(f"`k` must be an integer in [1, n_points={n}], got {k!r}.")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be an integer >= 1, got {chunk_size!r}.")
+    chunk_size = check_int("chunk_size", chunk_size)
     seeds_arr = _check_seeds(seeds, n, int(k))
-    k, chunk_size = int(k), int(chunk_size)
+    k = int(k)
 
     # Squared norms, and for cosine the inverse norms, computed in blocks.
     sq = np.empty(n, dtype=np.float32)

@@ -23,6 +23,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._buckets import Buckets
+from ._validation import check_int, check_prob, check_vectors
+
 __all__ = [
     "LSHParams",
     "LSHQueryResult",
@@ -62,42 +65,7 @@ class LSHQueryResult(NamedTuple):
     n_candidates: np.ndarray
 
 
-# ----------------------------------------------------------------------------------------------- validation
-
-
-def _check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
-        bound = f"in [{low}, {high}]" if high else f">= {low}"
-        raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
-    return int(value)
-
-
-def _check_prob(name: str, value: Any, *, closed_low: bool = False, closed_high: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and (0 <= value if closed_low else 0 < value) and (value <= 1 if closed_high else value < 1)
-    if not ok:
-        interval = ("[" if closed_low else "(") + "0, 1" + ("]" if closed_high else ")")
-        raise ValueError(f"`{name}` must be a number in {interval}, got {value!r}.")
-    return float(value)
-
-
-def _check_vectors(name: str, vectors: Any, dim: int | None = None) -> np.ndarray:
-    arr = np.asarray(vectors)
-    if arr.ndim == 1 and dim is not None and arr.size == dim:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ValueError(f"`{name}` must be a 2-D array of shape (n, dim), got shape {arr.shape}.")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"`{name}` must not be empty, got shape {arr.shape}.")
-    if dim is not None and arr.shape[1] != dim:
-        raise ValueError(f"`{name}` must have dimension {dim}, got shape {arr.shape}.")
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"`{name}` must hold real numbers, got dtype {arr.dtype}.")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    bad = ~np.isfinite(arr).all(axis=1)
-    if bad.any():
-        raise ValueError(f"`{name}` must be finite, got a NaN or infinite value in row {int(np.flatnonzero(bad)[0])}.")
-    return arr
+# ----------------------------------------------------------------------------------------------- helpers
 
 
 def _normalize(X: np.ndarray) -> np.ndarray:
@@ -172,7 +140,7 @@ def s_curve(p: Any, k: int, l: int) -> Any:  # noqa: E741
     0.9996
     ```
     """
-    k, l = _check_int("k", k), _check_int("l", l)  # noqa: E741
+    k, l = check_int("k", k), check_int("l", l)  # noqa: E741
     pp = np.asarray(p, dtype=np.float64)
     if not np.all((pp >= 0) & (pp <= 1)):
         raise ValueError(f"`p` must be in [0, 1], got {p!r}.")
@@ -204,8 +172,8 @@ def lsh_params(n: int, p1: float, p2: float) -> LSHParams:
     (14, 5, 0.152)
     ```
     """
-    n = _check_int("n", n)
-    p1, p2 = _check_prob("p1", p1), _check_prob("p2", p2)
+    n = check_int("n", n)
+    p1, p2 = check_prob("p1", p1), check_prob("p2", p2)
     if p2 >= p1:
         raise ValueError(f"`p2` must be smaller than `p1`={p1}, got {p2!r}.")
     rho = math.log(1 / p1) / math.log(1 / p2)
@@ -241,9 +209,9 @@ def lsh_params_for_recall(p: float, *, recall: float = 0.95, max_tables: int = 3
     (18, 19, 0.954)
     ```
     """
-    p = _check_prob("p", p)
-    recall = _check_prob("recall", recall)
-    max_tables, max_k = _check_int("max_tables", max_tables), _check_int("max_k", max_k)
+    p = check_prob("p", p)
+    recall = check_prob("recall", recall)
+    max_tables, max_k = check_int("max_tables", max_tables), check_int("max_k", max_k)
     best = None
     for k in range(1, max_k + 1):
         if p**k == 0:  # underflow: no finite number of tables
@@ -256,37 +224,7 @@ def lsh_params_for_recall(p: float, *, recall: float = 0.95, max_tables: int = 3
     return LSHParams(best[0], best[1], float("nan"))
 
 
-# ----------------------------------------------------------------------------------------------- bucket tables
-
-
-def _expand_ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenation of `arange(s, s + c)` over the pairs (s, c), without a Python loop."""
-    total = int(counts.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    nz = counts > 0
-    starts, counts = starts[nz].astype(np.int64), counts[nz].astype(np.int64)
-    out = np.ones(total, dtype=np.int64)
-    out[0] = starts[0]
-    ends = np.cumsum(counts)[:-1]
-    out[ends] = starts[1:] - (starts[:-1] + counts[:-1] - 1)
-    return np.cumsum(out)
-
-
-class _Buckets:
-    """`l` hash tables: per table the sorted codes and the permutation that sorts them."""
-
-    def __init__(self, codes: np.ndarray):  # codes: (l, n) uint64
-        self.order = np.argsort(codes, axis=1, kind="stable")
-        self.sorted = np.take_along_axis(codes, self.order, axis=1)
-
-    def lookup(self, table: int, query_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(query row, point index) for every point sharing the bucket of each query code in `table`."""
-        keys = self.sorted[table]
-        lo = np.searchsorted(keys, query_codes, side="left")
-        counts = np.searchsorted(keys, query_codes, side="right") - lo
-        rows = np.repeat(np.arange(query_codes.size, dtype=np.int64), counts)
-        return rows, self.order[table][_expand_ranges(lo, counts)]
+# ----------------------------------------------------------------------------------------------- bucket codes
 
 
 def _pack_bits(bits: np.ndarray) -> np.ndarray:
@@ -330,15 +268,15 @@ class SimHashLSH:
     """
 
     def __init__(self, dim: int, *, n_bits_per_table: int = 16, n_tables: int = 16, seed: int = 0):
-        self.dim = _check_int("dim", dim)
-        self.n_bits_per_table = _check_int("n_bits_per_table", n_bits_per_table, 1, 64)
-        self.n_tables = _check_int("n_tables", n_tables)
+        self.dim = check_int("dim", dim)
+        self.n_bits_per_table = check_int("n_bits_per_table", n_bits_per_table, 1, 64)
+        self.n_tables = check_int("n_tables", n_tables)
         self.seed = seed
         rng = np.random.default_rng(seed)
         self.hyperplanes = rng.standard_normal((self.dim, self.n_tables * self.n_bits_per_table), dtype=np.float32)
         self._vectors = np.empty((0, self.dim), dtype=np.float32)
         self._codes = np.empty((self.n_tables, 0), dtype=np.uint64)
-        self._buckets: _Buckets | None = None
+        self._buckets: Buckets | None = None
         self.n_distance_computations = 0  # running total over all queries
 
     def __len__(self) -> int:
@@ -349,7 +287,7 @@ class SimHashLSH:
 
     def hash(self, vectors: Any) -> np.ndarray:
         """Bucket codes of `vectors`, shape `(n_tables, n)` (uint64)."""
-        X = _check_vectors("vectors", vectors, self.dim)
+        X = check_vectors("vectors", vectors, self.dim)
         codes = np.empty((self.n_tables, X.shape[0]), dtype=np.uint64)
         step = max(1, (1 << 22) // self.hyperplanes.shape[1])
         for r0 in range(0, X.shape[0], step):
@@ -358,10 +296,10 @@ class SimHashLSH:
 
     def add(self, vectors: Any) -> None:
         """Index `vectors` (shape `(n, dim)`); they get the next indices, in order."""
-        X = _check_vectors("vectors", vectors, self.dim)
+        X = check_vectors("vectors", vectors, self.dim)
         self._codes = np.concatenate([self._codes, self.hash(X)], axis=1)
         self._vectors = np.concatenate([self._vectors, _normalize(X)]) if len(self) else _normalize(X)
-        self._buckets = _Buckets(self._codes)
+        self._buckets = Buckets(self._codes)
 
     def _probe_codes(self, P: np.ndarray, n_probes: int) -> list[np.ndarray]:
         """Codes to look up, each (n_tables, m): the bucket itself, then one per flipped least-confident bit."""
@@ -386,11 +324,11 @@ class SimHashLSH:
         Returns:
             `LSHQueryResult`: `(indices, similarities, n_candidates)`, rows sorted by decreasing exact similarity.
         """
-        return self._search(_check_vectors("vectors", vectors, self.dim), k, n_probes, None)
+        return self._search(check_vectors("vectors", vectors, self.dim), k, n_probes, None)
 
     def _search(self, Q: np.ndarray, k: int, n_probes: int, self_ids: np.ndarray | None) -> LSHQueryResult:
-        k = _check_int("k", k)
-        n_probes = _check_int("n_probes", n_probes, 0, self.n_bits_per_table)
+        k = check_int("k", k)
+        n_probes = check_int("n_probes", n_probes, 0, self.n_bits_per_table)
         if self._buckets is None:
             raise ValueError("The index is empty: call `add` before `query`.")
         n, m = len(self), Q.shape[0]
@@ -498,14 +436,14 @@ def knn_graph(
     ([0, 1, 2, 3], [1, 0, 3, 2])
     ```
     """
-    X = _check_vectors("embeddings", embeddings)
-    n_neighbors = _check_int("n_neighbors", n_neighbors)
+    X = check_vectors("embeddings", embeddings)
+    n_neighbors = check_int("n_neighbors", n_neighbors)
     n = X.shape[0]
     if n_bits_per_table is None:
         n_bits_per_table = int(np.clip(round(math.log2(max(n, 2))), 4, 20))
     index = SimHashLSH(X.shape[1], n_bits_per_table=n_bits_per_table, n_tables=n_tables, seed=seed)
     index.add(X)
-    n_probes = _check_int("n_probes", n_probes, 0)
+    n_probes = check_int("n_probes", n_probes, 0)
     res = index._search(X, n_neighbors, min(n_probes, index.n_bits_per_table), np.arange(n))
     keep = res.indices >= 0
     rows = np.repeat(np.arange(n, dtype=np.int64), keep.sum(axis=1))

@@ -25,7 +25,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .lsh import _Buckets, _check_int, _expand_ranges, s_curve
+from ._buckets import Buckets, expand_ranges
+from ._hashing import splitmix64
+from ._validation import check_int
+from .lsh import s_curve
 
 __all__ = [
     "MinHashLSH",
@@ -40,7 +43,6 @@ __all__ = [
 _WORD_RE = re.compile(r"\w+")
 _BATCH_SHINGLES = 1 << 15  # units (about shingles) hashed at once
 _BLOCK_ELEMS = 1 << 18  # shingles x permutations per uint64 block (2 MiB, cache-sized)
-_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 
 
@@ -78,16 +80,6 @@ def _check_threshold(threshold: Any) -> float:
     return float(threshold)
 
 
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, in place on a uint64 array."""
-    z ^= z >> np.uint64(30)
-    z *= _MIX1
-    z ^= z >> np.uint64(27)
-    z *= _MIX2
-    z ^= z >> np.uint64(31)
-    return z
-
-
 def minhash_bands_for_recall(threshold: float, num_perm: int = 128, *, recall: float = 0.95) -> tuple[int, int]:
     """Bands `b` and rows per band `r` (`b * r <= num_perm`) that find pairs at `threshold` with `recall`.
 
@@ -110,7 +102,7 @@ def minhash_bands_for_recall(threshold: float, num_perm: int = 128, *, recall: f
     ```
     """
     threshold = _check_threshold(threshold)
-    num_perm = _check_int("num_perm", num_perm)
+    num_perm = check_int("num_perm", num_perm)
     if isinstance(recall, bool) or not isinstance(recall, (int, float)) or not 0 < recall < 1:
         raise ValueError(f"`recall` must be in (0, 1), got {recall!r}.")
     best = (num_perm, 1)
@@ -149,8 +141,8 @@ class MinHasher:
     def __init__(
         self, num_perm: int = 128, *, ngram: int = 5, unit: str = "char", lowercase: bool = True, seed: int = 0
     ):
-        self.num_perm = _check_int("num_perm", num_perm)
-        self.ngram = _check_int("ngram", ngram)
+        self.num_perm = check_int("num_perm", num_perm)
+        self.ngram = check_int("ngram", ngram)
         if unit not in ("char", "word"):
             raise ValueError(f'`unit` must be "char" or "word", got {unit!r}.')
         self.unit, self.lowercase, self.seed = unit, bool(lowercase), seed
@@ -158,7 +150,7 @@ class MinHasher:
         self._a = rng.integers(0, 2**64, self.num_perm, dtype=np.uint64, endpoint=False) | np.uint64(1)
         self._b = rng.integers(0, 2**64, self.num_perm, dtype=np.uint64, endpoint=False)
         # Fixed (seed-independent) odd multipliers combining the units of a shingle.
-        self._mult = _mix64(np.arange(1, self.ngram + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+        self._mult = splitmix64(np.arange(1, self.ngram + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
         self._mult |= np.uint64(1)
 
     # -- shingling -------------------------------------------------------------------------------------------
@@ -197,14 +189,14 @@ class MinHasher:
             tok, lengths = self._units(texts[i0:i1])
             counts = np.where(lengths >= n, lengths - n + 1, (lengths > 0).astype(np.int64))
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            pos = _expand_ranges(starts, counts)
+            pos = expand_ranges(starts, counts)
             end = np.repeat(starts + lengths, counts)
             ids = np.zeros(pos.size, dtype=np.uint64)
             for j in range(n):
                 idx = pos + j
                 valid = idx < end
                 ids += np.where(valid, tok[np.minimum(idx, tok.size - 1)], np.uint64(0)) * self._mult[j]
-            yield i0, _mix64(ids), counts
+            yield i0, splitmix64(ids), counts
             i0 = i1
 
     def shingles(self, texts: Sequence[str]) -> list[np.ndarray]:
@@ -254,7 +246,7 @@ def _pair_jaccard(sets: list[np.ndarray], pairs: np.ndarray) -> np.ndarray:
         i, j = pairs[p0 : p0 + step, 0], pairs[p0 : p0 + step, 1]
         na, nb = sizes[i], sizes[j]
         pid = np.repeat(np.arange(i.size), na + nb)
-        vals = flat[_expand_ranges(np.stack([offsets[i], offsets[j]], 1).ravel(), np.stack([na, nb], 1).ravel())]
+        vals = flat[expand_ranges(np.stack([offsets[i], offsets[j]], 1).ravel(), np.stack([na, nb], 1).ravel())]
         order = np.lexsort((vals, pid))
         v, p = vals[order], pid[order]
         same = (v[1:] == v[:-1]) & (p[1:] == p[:-1])  # sets are distinct, so a repeat is one in both sets
@@ -291,10 +283,10 @@ def shingle_jaccard(text_a: str, text_b: str, *, ngram: int = 5, unit: str = "ch
 def _band_keys(sig: np.ndarray, n_bands: int, rows: int) -> np.ndarray:
     """(n_bands, n) uint64 keys, one per band of `rows` signature values."""
     keys = np.zeros((n_bands, sig.shape[0]), dtype=np.uint64)
-    mult = _mix64(np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)) | np.uint64(1)
+    mult = splitmix64(np.arange(1, rows + 1, dtype=np.uint64) * np.uint64(0xD6E8FEB86659FD93)) | np.uint64(1)
     for band in range(n_bands):
         block = sig[:, band * rows : (band + 1) * rows].astype(np.uint64)
-        keys[band] = _mix64(((block + np.uint64(1)) * mult).sum(axis=1))  # wraps modulo 2**64
+        keys[band] = splitmix64(((block + np.uint64(1)) * mult).sum(axis=1))  # wraps modulo 2**64
     return keys
 
 
@@ -344,14 +336,14 @@ class MinHashLSH:
             )
         if n_bands is None:
             n_bands, rows_per_band = minhash_bands_for_recall(self.threshold, num_perm)
-        self.n_bands, self.rows_per_band = _check_int("n_bands", n_bands), _check_int("rows_per_band", rows_per_band)
+        self.n_bands, self.rows_per_band = check_int("n_bands", n_bands), check_int("rows_per_band", rows_per_band)
         if self.n_bands * self.rows_per_band > num_perm:
             raise ValueError(
                 f"`n_bands` * `rows_per_band` must be <= `num_perm`={num_perm}, got {n_bands} * {rows_per_band}."
             )
         self._texts: list[str] = []
         self._keys = np.empty((self.n_bands, 0), dtype=np.uint64)
-        self._buckets: _Buckets | None = None
+        self._buckets: Buckets | None = None
         self.n_candidates = 0  # running total of verified candidate pairs
 
     def __len__(self) -> int:
@@ -363,7 +355,7 @@ class MinHashLSH:
         keys = _band_keys(self.hasher.signatures(texts), self.n_bands, self.rows_per_band)
         self._keys = np.concatenate([self._keys, keys], axis=1)
         self._texts.extend(texts)
-        self._buckets = _Buckets(self._keys)
+        self._buckets = Buckets(self._keys)
 
     def query(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Indexed texts with Jaccard similarity >= `threshold` to each query, among its candidates.
@@ -475,7 +467,7 @@ def near_duplicates(
     star = np.stack([rep[dup], dup], 1)
     reps = np.sort(first)
     keys = _band_keys(sig[reps], index.n_bands, index.rows_per_band)
-    buckets = _Buckets(keys)
+    buckets = Buckets(keys)
     m = reps.size
     flat = []
     for band in range(index.n_bands):

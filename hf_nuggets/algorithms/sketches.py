@@ -51,12 +51,14 @@ from ._hashing import (
     mix64,
     word_ngrams,
 )
+from ._validation import check_int, check_prob
 
 __all__ = [
     "AMSSketch",
     "FastAMSSketch",
     "HyperLogLog",
     "diversity_stats",
+    "diversity_stats_from_sketches",
     "f2_sketch_size",
     "hash_items",
     "iter_ngram_hashes",
@@ -70,19 +72,6 @@ _BIT_TABLE = ((np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1).astype(np.
 _MAGIC = b"HFSK\x01"
 _S29, _S32 = np.uint64(29), np.uint64(32)
 _LOG43 = math.log(4 / 3)
-
-
-def _check_int(name: str, value: Any, low: int = 1, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low or (high and value > high):
-        bound = f"in [{low}, {high}]" if high else f">= {low}"
-        raise ValueError(f"`{name}` must be an integer {bound}, got {value!r}.")
-    return int(value)
-
-
-def _check_prob(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 < value < 1:
-        raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}.")
-    return float(value)
 
 
 def f2_sketch_size(epsilon: float = 0.25, delta: float = 0.1) -> tuple[int, int]:
@@ -104,7 +93,7 @@ def f2_sketch_size(epsilon: float = 0.25, delta: float = 0.1) -> tuple[int, int]
     (128, 17)
     ```
     """
-    epsilon, delta = _check_prob("epsilon", epsilon), _check_prob("delta", delta)
+    epsilon, delta = check_prob("epsilon", epsilon), check_prob("delta", delta)
     return math.ceil(8 / epsilon**2), max(1, math.ceil(2 * math.log(1 / delta) / _LOG43))
 
 
@@ -149,8 +138,8 @@ class _F2Sketch:
 
     def _setup(self, rows: int, cols: int, seed: int) -> None:
         names = self._shape_names
-        self.seed = _check_int("seed", seed, low=0)
-        rows, cols = _check_int(names[0], rows), _check_int(names[1], cols, high=1 << 31)
+        self.seed = check_int("seed", seed, low=0)
+        rows, cols = check_int(names[0], rows), check_int(names[1], cols, high=1 << 31)
         self.counters = np.zeros((rows, cols), dtype=np.int64)
         self.n = 0
         self.epsilon = math.sqrt(8 / cols)
@@ -446,8 +435,8 @@ class HyperLogLog:
     """
 
     def __init__(self, precision: int = 12, *, seed: int = 0):
-        self.precision = _check_int("precision", precision, low=4, high=18)
-        self.seed = _check_int("seed", seed, low=0)
+        self.precision = check_int("precision", precision, low=4, high=18)
+        self.seed = check_int("seed", seed, low=0)
         self.registers = np.zeros(1 << self.precision, dtype=np.uint8)
         self.n = 0
         self.relative_standard_error = 1.04 / math.sqrt(1 << self.precision)
@@ -590,6 +579,31 @@ def diversity_stats(
     for hashes in iter_ngram_hashes(texts, n, batch_size=batch_size, lowercase=lowercase):
         f0.update(hashes)
         f2.update(hashes)
+    return diversity_stats_from_sketches(f0, f2, n=n)
+
+
+def diversity_stats_from_sketches(f0: HyperLogLog, f2: _F2Sketch, *, n: int) -> dict[str, Any]:
+    """The statistics of `diversity_stats` from the two sketches of a stream of n-gram hashes.
+
+    Args:
+        f0 (`HyperLogLog`): The sketch of the distinct n-grams.
+        f2 (`FastAMSSketch` or `AMSSketch`): The F2 sketch of the same stream; its count `n` is the number of n-grams.
+        n (`int`): Words per n-gram (reported as `ngram_order`).
+
+    Returns:
+        `dict`: What `diversity_stats` returns, the estimates clipped to what is possible.
+
+    Example:
+
+    ```python
+    >>> f0, f2 = HyperLogLog(seed=0), FastAMSSketch(seed=0)
+    >>> for sketch in (f0, f2):
+    ...     sketch.update(hash_items(["the cat", "the cat", "a dog"]))
+    >>> stats = diversity_stats_from_sketches(f0, f2, n=2)
+    >>> stats["n"], round(stats["f0"]), round(stats["f2"])
+    (3, 2, 5)
+    ```
+    """
     total = f2.n
     f0_est = min(max(f0.estimate(), 1.0), float(total)) if total else 0.0
     f2_est = min(max(f2.estimate(), float(total)), float(total) ** 2) if total else 0.0

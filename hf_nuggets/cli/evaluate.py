@@ -107,9 +107,10 @@ def run_eval(config: EvalConfig) -> dict:
     Returns:
         `dict`: The metrics, with the settings and timings.
     """
-    from ..evaluation.generation import generate_outputs, read_outputs, write_json
+    from ..evaluation.generation import generate_outputs, read_outputs
     from ..evaluation.judges import get_judge
     from ..evaluation.winrate import alpaca_eval_winrate
+    from ..utils.files import atomic_write_json
 
     started = time.perf_counter()
     baseline = read_outputs(config.baseline)[: config.limit]
@@ -137,9 +138,9 @@ def run_eval(config: EvalConfig) -> dict:
         )
         name = config.name or (config.model or "embedded-SmolLM2-135M-Instruct")
     out = Path(config.out)
-    write_json(
-        [{"instruction": i, "output": o, "generator": name} for i, o in zip(instructions, predictions, strict=True)],
+    atomic_write_json(
         out / "model_outputs.json",
+        [{"instruction": i, "output": o, "generator": name} for i, o in zip(instructions, predictions, strict=True)],
     )
     generated = time.perf_counter()
     difficulty = None
@@ -158,7 +159,7 @@ def run_eval(config: EvalConfig) -> dict:
         return_annotations=True,
     )
     annotations = result.pop("annotations")
-    write_json(annotations, out / "annotations.json")
+    atomic_write_json(out / "annotations.json", annotations)
     metrics = {k: _json_safe(v) for k, v in result.items()}
     metrics.update(
         generator=name,
@@ -167,7 +168,7 @@ def run_eval(config: EvalConfig) -> dict:
         judge_settings=judge.fingerprint(),
         seconds={"generation": generated - started, "judging": time.perf_counter() - generated},
     )
-    write_json(metrics, out / "metrics.json")
+    atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
 

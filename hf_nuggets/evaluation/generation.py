@@ -11,6 +11,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+#: The AlpacaEval dataset repository on the Hub (the evaluation set, and the instruction difficulties of the GLM).
 ALPACA_EVAL_REPO = "tatsu-lab/alpaca_eval"
 #: The 805 instructions with text-davinci-003's outputs (AlpacaEval 1.0's reference).
 ALPACA_EVAL_FILE = "alpaca_eval.json"
@@ -228,21 +229,3 @@ def read_outputs(path: str | os.PathLike) -> list[dict]:
         if not isinstance(record, dict) or not {"instruction", "output"} <= set(record):
             raise ValueError(f"{str(path)!r}: record {i} must be an object with `instruction` and `output`.")
     return records
-
-
-def write_json(records: Any, path: str | os.PathLike) -> Path:
-    """Write JSON (indented, UTF-8) atomically, creating the folder.
-
-    Args:
-        records (`Any`): What to write.
-        path (`str`): The file.
-
-    Returns:
-        `Path`: The file written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(records, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import random
-import tempfile
 import threading
 import time
 import urllib.error
@@ -25,6 +24,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..utils.files import atomic_write_text
+from ..utils.secrets import redact
 
 logger = logging.getLogger(__name__)
 
@@ -108,17 +110,7 @@ class VerdictCache:
             if not self._pending:
                 return
             merged = {**self._read(), **self._pending}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(merged, handle, ensure_ascii=False)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write_text(self.path, json.dumps(merged, ensure_ascii=False), durable=True, mode=0o600)
             self._entries.update(merged)
             self._pending.clear()
 
@@ -574,8 +566,7 @@ class OpenAIJudge(PairwiseJudge):
         return {**super().fingerprint(), **settings, "logprobs": self.logprobs}
 
     def _redact(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key else text
+        return redact(text, os.environ.get(self.api_key_env))
 
     def _post(self, body: dict) -> bytes:
         """POST to `/chat/completions` with retries; returns the body of a 200 answer."""

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .generation import ALPACA_EVAL_REPO
+
 logger = logging.getLogger(__name__)
 
 #: The GLMs of AlpacaEval 2.0, by AlpacaEval's names: which features they use and how much weight the annotations
@@ -37,7 +39,6 @@ LC_CS = np.logspace(-4, 4, 10)
 #: Number of cross-validation folds of the GLM.
 LC_N_SPLITS = 5
 EMPTY_OUTPUT_POLICIES = ("error", "skip", "keep")
-ALPACA_EVAL_REPO = "tatsu-lab/alpaca_eval"
 
 
 # ----------------------------------------------------------------------------------------------- preferences

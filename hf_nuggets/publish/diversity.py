@@ -107,24 +107,17 @@ def diversity_report(
 
 def _sketch_stats(f0: Any, f2: Any, *, n: int) -> dict[str, Any]:
     """The statistics of `sketches.diversity_stats` from its two sketches, with absolute error bounds added."""
-    total = f2.n
-    f0_est = min(max(f0.estimate(), 1.0), float(total)) if total else 0.0
-    f2_est = min(max(f2.estimate(), float(total)), float(total) ** 2) if total else 0.0
-    repeat = f2_est / total**2 if total else 0.0
-    effective = total**2 / f2_est if total else 0.0
-    eps = f2.epsilon
+    from ..algorithms.sketches import diversity_stats_from_sketches
+
+    stats = diversity_stats_from_sketches(f0, f2, n=n)
+    eps = stats["f2_epsilon"]
     return {
-        "ngram_order": n,
-        "n": total,
-        "f0": f0_est,
-        "f0_relative_standard_error": f0.relative_standard_error,
-        "f0_bound": f0_est * f0.relative_standard_error,
-        "f2": f2_est,
-        "f2_epsilon": eps,
-        "f2_delta": f2.delta,
-        "f2_bound": eps * f2_est,
-        "repeat_rate": repeat,
-        "repeat_rate_bound": eps * repeat,
-        "effective_distinct": effective,
-        "effective_distinct_bound": effective * eps / (1 - eps),
+        **{key: stats[key] for key in ("ngram_order", "n", "f0", "f0_relative_standard_error")},
+        "f0_bound": stats["f0"] * stats["f0_relative_standard_error"],
+        **{key: stats[key] for key in ("f2", "f2_epsilon", "f2_delta")},
+        "f2_bound": eps * stats["f2"],
+        "repeat_rate": stats["repeat_rate"],
+        "repeat_rate_bound": eps * stats["repeat_rate"],
+        "effective_distinct": stats["effective_distinct"],
+        "effective_distinct_bound": stats["effective_distinct"] * eps / (1 - eps),
     }

@@ -22,6 +22,7 @@ import numpy as np
 
 from .._version import __version__
 from ..selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, select_top
+from ..utils.secrets import redact
 from .card import (
     HISTOGRAM_FILE,
     SCORED_CONFIG,
@@ -85,10 +86,6 @@ def resolve_token(token: str | None = None) -> str:
             "`hf auth login`. Nothing was pushed."
         )
     return token
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -479,7 +476,7 @@ def push_scored_dataset(
                 if created
                 else f"The repo {repo_id} is unchanged; "
             )
-            text = _redact(f"{type(err).__name__}: {err}", token)
+            text = redact(f"{type(err).__name__}: {err}", token)
             raise HubPushError(
                 f"Pushing to the dataset repo {repo_id} failed: {text}\n{on_hub}nothing from this push is on the Hub "
                 "(the data and the card go in one commit, which was not made)."

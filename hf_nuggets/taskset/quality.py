@@ -39,7 +39,7 @@ def _verdict_ids(tokenizer: Any) -> tuple[int, int]:
 
 
 @torch.inference_mode()
-def judge_scores(
+def prospector_quality_scores(
     examples: Sequence[Example],
     prospector: Prospector | None = None,
     *,

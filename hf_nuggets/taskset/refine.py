@@ -41,9 +41,10 @@ def _quality(examples: list[Example], quality: Any, rows: Any, prospector: Any, 
     if callable(quality):
         return np.asarray(quality(examples), dtype=np.float64), getattr(quality, "__name__", "callable")
     if quality in (None, "judge"):
-        from .quality import judge_scores
+        from .quality import prospector_quality_scores
 
-        return judge_scores(examples, prospector, progress=progress), f"judge: {prospector.name}, log p(Yes)/p(No)"
+        scores = prospector_quality_scores(examples, prospector, progress=progress)
+        return scores, f"judge: {prospector.name}, log p(Yes)/p(No)"
     if isinstance(quality, str) and hasattr(rows, "column_names") and quality in rows.column_names:
         return np.asarray(rows[quality], dtype=np.float64), f"column `{quality}`"
     if isinstance(quality, str):
