@@ -137,10 +137,10 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_prospector(tiny_model_dir):
-    """The tiny model loaded with `load_prospector` on CPU."""
+    """The tiny model loaded with `load_prospector` on CPU, in float32 (the precision the oracle tests compare in)."""
     from hf_nuggets import load_prospector
 
-    return load_prospector(str(tiny_model_dir), device="cpu")
+    return load_prospector(str(tiny_model_dir), device="cpu", dtype="float32")
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from hf_nuggets.scoring.prospector import (
     assemble_chunks,
     cache_root,
     convert_gguf,
+    cpu_has_native_bf16,
     embedded_prospector,
     gguf_has_tokenizer,
     pick_dtype,
@@ -35,7 +36,7 @@ def test_load_from_folder(tiny_model_dir):
     """A `save_pretrained` folder loads in eval mode on the requested device, once per process."""
     prospector = load_prospector(str(tiny_model_dir), device="cpu")
     assert prospector.device.type == "cpu" and not prospector.model.training
-    assert prospector.model.dtype == torch.float32
+    assert prospector.model.dtype == (torch.bfloat16 if cpu_has_native_bf16() else torch.float32)
     assert load_prospector(str(tiny_model_dir), device="cpu") is prospector
     assert prospector.name == str(tiny_model_dir)
 
@@ -84,12 +85,45 @@ def test_gguf_without_tokenizer_is_refused(tmp_path):
 
 
 def test_dtype_names_are_checked():
-    """Unknown dtype names fail; defaults are float32 on CPU and bfloat16 on CUDA."""
-    assert pick_dtype(None, torch.device("cpu")) == torch.float32
+    """A dtype the device cannot run fails naming it and the ones it can; bfloat16 on CUDA by default."""
     assert pick_dtype(None, torch.device("cuda")) == torch.bfloat16
     assert pick_dtype("float16", torch.device("cpu")) == torch.float16
-    with pytest.raises(ValueError, match="`dtype` must name a torch dtype"):
+    with pytest.raises(ValueError, match=r"`dtype`='float99' cannot run on cpu; it runs bfloat16, float16, float32"):
         pick_dtype("float99", torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"`dtype`='int8' cannot run on cpu; it runs .*float32"):
+        pick_dtype("int8", torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"`dtype`='float64' cannot run on mps; it runs bfloat16, float16, float32"):
+        pick_dtype("float64", torch.device("mps"))
+
+
+@pytest.mark.parametrize("native, expected", [(True, torch.bfloat16), (False, torch.float32)])
+def test_cpu_dtype_follows_the_hardware(monkeypatch, native, expected):
+    """On CPU the default is bfloat16 exactly where the CPU multiplies bfloat16 natively, and says why."""
+    from hf_nuggets.scoring import prospector as module
+
+    monkeypatch.setattr(module, "cpu_has_native_bf16", lambda: native)
+    dtype, reason = module.auto_dtype(torch.device("cpu"))
+    assert dtype == expected and pick_dtype(None, torch.device("cpu")) == expected
+    assert reason.startswith(f"auto: {str(expected).replace('torch.', '')}")
+
+
+def test_cpu_bf16_detection_matches_the_cpu_flags():
+    """torch's answer agrees with the CPU flags of this machine (`avx512_bf16` or `amx_bf16` in /proc/cpuinfo)."""
+    from pathlib import Path
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo on this system")
+    flags = set(cpuinfo.read_text().split())
+    assert cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def test_loaded_prospector_records_its_dtype_and_why(tiny_model_dir):
+    """`source` holds the dtype and whether it was given or chosen automatically."""
+    given = load_prospector(str(tiny_model_dir), device="cpu", dtype="float32")
+    assert given.source["dtype"] == "float32" and given.source["dtype_reason"] == "given"
+    auto = load_prospector(str(tiny_model_dir), device="cpu")
+    assert auto.source["dtype_reason"].startswith("auto: ")
 
 
 def test_hub_id_loads_through_the_hub_cache(tiny_model_dir, tmp_path):

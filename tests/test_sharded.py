@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from datasets import Dataset, load_dataset
 
-from hf_nuggets import GoldenScorer
+from hf_nuggets import GoldenScorer, load_prospector
 from hf_nuggets.cli import main
 from hf_nuggets.gates import ALIGNMENT_THRESHOLD, COMPLETENESS_THRESHOLD, GateSettings
 from hf_nuggets.run.checkpoint import exact_quantiles, read_log, stream_threshold
@@ -78,7 +78,7 @@ def oracle(data_files, tiny_prospector, tmp_path_factory):
 def cli_args(data_files, tiny_model_dir, out, *extra) -> list[str]:
     data, task_file, _, _ = data_files
     return ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out),
-            "--device", "cpu", "--top", "25", "--quiet", *extra]  # fmt: skip
+            "--device", "cpu", "--dtype", "float32", "--top", "25", "--quiet", *extra]  # fmt: skip
 
 
 def read_scored(out) -> Dataset:
@@ -143,7 +143,7 @@ def test_kill9_then_resume_equals_uninterrupted(data_files, tiny_model_dir, orac
     assert summary["sharding"]["shards_resumed_by_process_0"] >= done_at_kill
 
 
-def test_num_processes_shortcut_and_resume_refusals(data_files, tiny_model_dir, oracle, tmp_path):
+def test_num_processes_shortcut_and_resume_refusals(data_files, tiny_model_dir, tiny_prospector, oracle, tmp_path):
     """`--num_processes 2` equals one process; changed settings or data, corrupt shards, bad folders are handled."""
     out = tmp_path / "out"
     assert main(cli_args(data_files, tiny_model_dir, out, "--num_processes", "2", "--shard_size", "8")) == 0
@@ -158,18 +158,18 @@ def test_num_processes_shortcut_and_resume_refusals(data_files, tiny_model_dir, 
     data, task_file, rows, tasks = data_files
     changed = Dataset.from_list([dict(r, output=r["output"] + "!") for r in rows])
     with pytest.raises(ValueError, match="data changed since shard 0"):
-        prospect_sharded(changed, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), out, top_percent=25,
+        prospect_sharded(changed, GoldenScorer(tiny_prospector, tasks), out, top_percent=25,
                          shard_size=8, progress=False)  # fmt: skip
     # A corrupt shard is moved aside and scored again; the result is unchanged.
     (out / "checkpoint" / "shard-000002.npz").write_bytes(b"half-written garbage")
     dataset = load_dataset("json", data_files=str(data), split="train")
-    scored, summary = prospect_sharded(dataset, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), out,
+    scored, summary = prospect_sharded(dataset, GoldenScorer(tiny_prospector, tasks), out,
                                        top_percent=25, shard_size=8, progress=False)  # fmt: skip
     assert summary["sharding"]["corrupt_shards_rescored"] == 1 and summary["sharding"]["rows_scored_this_run"] == 8
     assert (out / "checkpoint" / "shard-000002.npz.corrupt").exists()
     assert_same(scored, oracle)
     with pytest.raises(FileExistsError, match="resume"):
-        prospect_sharded(dataset, GoldenScorer(str(tiny_model_dir), tasks, device="cpu"), out, top_percent=25,
+        prospect_sharded(dataset, GoldenScorer(tiny_prospector, tasks), out, top_percent=25,
                          shard_size=8, resume=False, progress=False)  # fmt: skip
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -183,10 +183,12 @@ def _run_sharded(data_files, tiny_model_dir, out, extra):
     from hf_nuggets.run.config import ScoreConfig
 
     config = HfArgumentParser(ScoreConfig).parse_args_into_dataclasses(
-        args=["--out", str(out), "--tasks", str(data_files[1]), "--shard_size", "8", *extra], look_for_args_file=False
+        args=["--out", str(out), "--tasks", str(data_files[1]), "--shard_size", "8", "--dtype", "float32", *extra],
+        look_for_args_file=False,
     )[0]
-    scorer = GoldenScorer(str(tiny_model_dir), config.tasks, num_tasks=config.num_tasks, template=config.template,
-                          limits=config.limits(), device="cpu")  # fmt: skip
+    prospector = load_prospector(str(tiny_model_dir), device="cpu", dtype=config.dtype)
+    scorer = GoldenScorer(prospector, config.tasks, num_tasks=config.num_tasks, template=config.template,
+                          limits=config.limits())  # fmt: skip
     dataset = load_dataset("json", data_files=str(data_files[0]), split="train")
     return prospect_sharded(dataset, scorer, out, top_percent=25, shard_size=config.shard_size, progress=False)
 
@@ -332,3 +334,11 @@ def test_sharded_auto_tasks_equal_unsharded(tiny_prospector, tmp_path):
     assert_same(scored, expected)
     with pytest.raises(ValueError, match="`task_set='auto'` samples the data, which a stream cannot give"):
         prospect_sharded(data.to_iterable_dataset(), scorer, tmp_path / "stream", task_set="auto", progress=False)
+
+
+def test_resume_in_another_dtype_is_refused(data_files, tiny_model_dir, tmp_path):
+    """Scores are never mixed from two dtypes: resuming a float32 checkpoint in bfloat16 is refused, naming it."""
+    out = tmp_path / "out"
+    assert main(cli_args(data_files, tiny_model_dir, out, "--shard_size", "8")) == 0
+    with pytest.raises(ValueError, match=r"checkpoint of another run \(changed: model_dtype, model_source, weights\)"):
+        _run_sharded(data_files, tiny_model_dir, out, ["--dtype", "bfloat16"])

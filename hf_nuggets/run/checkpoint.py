@@ -88,6 +88,7 @@ def run_fingerprint(scorer: Any, *, shard_size: int, rows: int | None, extra: di
     prospector = scorer.loaded_prospector
     source = dict(prospector.source or {})
     source.pop("device", None)  # scores agree across devices to fp tolerance; the device may change on resume
+    source.pop("dtype_reason", None)  # how the dtype was chosen does not change the scores; `model_dtype` is kept
     tasks = json.dumps([[t.instruction, t.input, t.output] for t in scorer.tasks], ensure_ascii=False)
     limits = scorer.limits
     return {

@@ -82,8 +82,12 @@ class ScoreConfig:
     batch_size: int = field(default=16, metadata={"help": "Rows per scoring call."})
     max_batch_tokens: int = field(default=4096, metadata={"help": "Padded tokens per forward pass."})
     device: str | None = field(default=None, metadata={"help": "cuda, mps or cpu (default: the best available)."})
-    dtype: str | None = field(
-        default=None, metadata={"help": "Model dtype (default: bfloat16 on CUDA, else float32)."}
+    dtype: str = field(
+        default="auto",
+        metadata={
+            "help": "Model dtype: 'auto' (bfloat16 on CUDA and on CPUs that multiply bfloat16 natively, AVX512-BF16 "
+            "or AMX; float32 elsewhere), or a torch dtype such as float32 or bfloat16."
+        },
     )
     return_scores: bool = field(default=False, metadata={"help": "Also write the per-task one-shot scores."})
     num_processes: int = field(

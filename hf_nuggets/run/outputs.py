@@ -133,6 +133,8 @@ def run_summary(
         "model": prospector.name,
         "model_revision": prospector.revision,
         "device": str(prospector.device),
+        "dtype": str(next(prospector.model.parameters()).dtype).replace("torch.", ""),
+        "dtype_reason": (prospector.source or {}).get("dtype_reason", "given"),
         "template": scorer.template,
         "limits": {
             "max_demo_tokens": scorer.limits.max_demo_tokens,

@@ -330,15 +330,70 @@ def pick_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX), as torch's oneDNN sees it.
+
+    Asks torch first (`torch.ops.mkldnn._is_mkldnn_bf16_supported`); where torch does not say, reads the CPU flags
+    (`avx512_bf16`, `amx_bf16`) from `/proc/cpuinfo`. `False` when neither can tell.
+    """
+    probe = getattr(getattr(torch.ops, "mkldnn", None), "_is_mkldnn_bf16_supported", None)
+    if probe is not None:
+        try:
+            return bool(probe())
+        except (RuntimeError, TypeError):
+            pass
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def device_dtypes(device: torch.device) -> tuple[str, ...]:
+    """The floating dtypes `device` can run a prospector in, by name."""
+    if device.type == "cuda":
+        names = ["bfloat16", "float16", "float32", "float64"]
+        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            names.remove("bfloat16")
+        return tuple(names)
+    if device.type == "mps":
+        return ("bfloat16", "float16", "float32")
+    return ("bfloat16", "float16", "float32", "float64")
+
+
+def auto_dtype(device: torch.device) -> tuple[torch.dtype, str]:
+    """The dtype chosen when none is given, and why: bfloat16 on CUDA and on CPUs with native bfloat16 matrix
+    products (AVX512-BF16, AMX), float32 elsewhere.
+
+    Example:
+
+    ```python
+    >>> auto_dtype(torch.device("mps"))
+    (torch.float32, 'auto: float32 on mps')
+    ```
+    """
+    if device.type == "cuda":
+        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            return torch.float32, "auto: float32 (this GPU has no bfloat16)"
+        return torch.bfloat16, "auto: bfloat16 on CUDA"
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16, "auto: bfloat16 (the CPU multiplies bfloat16 natively: AVX512-BF16 or AMX)"
+    return torch.float32, f"auto: float32 on {device.type}"
+
+
 def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """bfloat16 on CUDA, float32 elsewhere, unless `dtype` says otherwise."""
-    if dtype is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if isinstance(dtype, str):
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"`dtype` must name a torch dtype such as 'float32' or 'bfloat16', got {dtype!r}.")
-        return getattr(torch, dtype)
-    return dtype
+    """The dtype to load a prospector in: `dtype` when given (checked against `device`), else `auto_dtype(device)`.
+
+    Raises:
+        ValueError: `dtype` is not a floating torch dtype `device` can run; the message names the ones it can.
+    """
+    if dtype is None or dtype == "auto":
+        return auto_dtype(device)[0]
+    name = dtype if isinstance(dtype, str) else str(dtype).replace("torch.", "")
+    allowed = device_dtypes(device)
+    if name not in allowed or not isinstance(getattr(torch, name, None), torch.dtype):
+        raise ValueError(f"`dtype`={name!r} cannot run on {device.type}; it runs {', '.join(allowed)} (or 'auto').")
+    return getattr(torch, name)
 
 
 @dataclass(eq=False)
@@ -370,8 +425,8 @@ class Prospector:
         return getattr(self.model.config, "_commit_hash", None) or (self.source or {}).get("revision")
 
     def __reduce__(self):
-        if self.source is not None:
-            return (_reload, (tuple(sorted(self.source.items())),))
+        if self.source is not None:  # the load arguments (how the dtype was chosen is not one of them)
+            return (_reload, (tuple(sorted((k, v) for k, v in self.source.items() if k != "dtype_reason")),))
         return (Prospector, (self.model, self.tokenizer, self.name, None))
 
 
@@ -411,7 +466,9 @@ def load_prospector(
         gguf_file (`str`, *optional*): The GGUF file name inside `name_or_path` (folder or Hub repo).
         tokenizer (`str`, *optional*): Tokenizer name or folder, when the model's own is missing or unwanted.
         device (`str`, *optional*): `"cuda"`, `"mps"`, `"cpu"`...; chosen automatically when omitted.
-        dtype (`str`, *optional*): Torch dtype name; bfloat16 on CUDA and float32 elsewhere when omitted.
+        dtype (`str`, *optional*): Torch dtype name, or `"auto"` (the default): bfloat16 on CUDA and on CPUs that
+            multiply bfloat16 natively (AVX512-BF16, AMX), float32 elsewhere (see `auto_dtype`). The loaded
+            prospector says which it got and why in `source["dtype"]` and `source["dtype_reason"]`.
         trust_remote_code (`bool`, *optional*, defaults to `False`): Allow custom model code from the Hub.
         token (`str` or `bool`, *optional*): Hub token; never stored in the prospector.
 
@@ -422,6 +479,7 @@ def load_prospector(
 
     device_ = pick_device(device)
     dtype_ = pick_dtype(dtype, device_)
+    dtype_reason = auto_dtype(device_)[1] if dtype in (None, "auto") else "given"
     embedded = embedded_prospector() if name_or_path is None else EMBEDDED_PROSPECTORS.get(str(name_or_path))
     if embedded is not None and embedded.name == DEFAULT_PROSPECTOR:
         name_or_path = None  # one loaded object for both spellings of the default
@@ -435,6 +493,7 @@ def load_prospector(
         "trust_remote_code": trust_remote_code,
     }
     key = tuple(sorted(source.items()))
+    source["dtype_reason"] = dtype_reason
     if key in _LOADED:
         return _LOADED[key]
 
