@@ -136,3 +136,30 @@ def test_callbacks_must_be_run_callbacks(scorer, tmp_path):
     """Anything else in `callbacks` is refused with its position."""
     with pytest.raises(TypeError, match=r"`callbacks\[0\]` must be a `RunCallback`, got function"):
         prospect(Dataset.from_list(ROWS), scorer, tmp_path, callbacks=[lambda: None], progress=False)
+
+
+def test_hooks_see_the_tasks_before_the_zero_shot_scores(scorer, tmp_path):
+    """`state.tasks` holds the task set when the `zero_shot` phase begins (the Space shows it from there)."""
+    seen = {}
+
+    class Tasks(RunCallback):
+        def on_phase(self, state, phase):
+            seen.setdefault(phase, [t.instruction for t in state.tasks])
+
+    prospect(Dataset.from_list(ROWS[:2]), scorer, tmp_path, callbacks=[Tasks()], progress=False)
+    assert seen["tasks"] == [] and seen["zero_shot"] == [t["instruction"] for t in TASKS]
+
+
+def test_a_cancel_once_every_row_is_scored_keeps_the_run(scorer, tmp_path):
+    """A cancel that arrives after the last batch does not throw away a finished run: it is written in full."""
+    cancel = CancelCallback()
+
+    class CancelAtTheEnd(RunCallback):
+        def on_batch_end(self, state, batch, result):
+            if state.rows_done == len(ROWS):
+                cancel.cancel()
+
+    scored, _ = prospect(
+        Dataset.from_list(ROWS), scorer, tmp_path, callbacks=[CancelAtTheEnd(), cancel], progress=False
+    )
+    assert len(scored) == len(ROWS) and (tmp_path / "scored.parquet").exists()

@@ -305,6 +305,23 @@ def test_auto_task_set_is_reproducible_from_the_seed(tiny_prospector):
     assert list(first["refine_reason"]) == ["quality"] + ["kcenter"] * 3  # num_tasks // 5 quality picks, at least 1
 
 
+def test_auto_task_set_provenance_says_why_each_task_was_chosen(tiny_prospector):
+    """The provenance lists each task's `refine_reason` in task order, so a summary alone tells the picks apart."""
+    from hf_nuggets.taskset.refine import auto_task_set
+
+    tasks, made = auto_task_set(
+        pool_rows(60),
+        num_tasks=5,
+        sample_size=40,
+        prospector=tiny_prospector,
+        quality=by_length,
+        embedder=topic_embedder,
+        gate_settings=NO_SIGNAL_GATES,
+        progress=False,
+    )
+    assert made["reasons"] == list(tasks["refine_reason"]) == ["quality", "kcenter", "kcenter", "kcenter", "kcenter"]
+
+
 def test_auto_task_set_refuses_too_little_data_before_the_model_runs(tiny_prospector):
     """Fewer rows than tasks fails with both sizes named, before any forward pass."""
     from hf_nuggets.taskset.refine import TaskPoolTooSmallError, auto_task_set

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import logging
 import re
-import sys
 import threading
 import time
 import zipfile
@@ -20,28 +19,25 @@ gradio_client = pytest.importorskip("gradio_client", reason="the Space tests nee
 
 from gradio_client import Client, handle_file  # noqa: E402
 
+import prospect_run  # noqa: E402 - the Space's modules (spaces/ is on pytest's pythonpath)
+import prospectors as space_prospectors  # noqa: E402
+import rendering  # noqa: E402
+import visitor_data  # noqa: E402
+import winrate_tab  # noqa: E402
 from hf_nuggets import GoldenScorer, load_default_task_set, load_sample_dataset  # noqa: E402
 from hf_nuggets.data.formatting import examples_from_rows  # noqa: E402
 from hf_nuggets.data.loading import sample_dataset_path  # noqa: E402
 
-SPACE_APP = Path(__file__).resolve().parent.parent / "spaces" / "app.py"
+SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces"
 SAMPLE = str(sample_dataset_path())
 UNREACHABLE_HUB = "http://127.0.0.1:9"  # the discard port: connections are refused at once
 SECRET = "hf_space_test_secret_token_0123456789"
 
 
-def load_space_module():
-    """Import `spaces/app.py` as a module (it is a Space script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("hf_nuggets_space_app", SPACE_APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def space():
-    return load_space_module()
+    """`spaces/app.py`, imported as a Space runs it: from its folder, which pytest puts on `sys.path`."""
+    return importlib.import_module("app")
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +59,12 @@ def status_kind(html: str) -> str:
 
 
 def prospect(visitor: Client, *, rows: int, num_tasks: int = 4, task_mode: str | None = None, **kwargs):
-    from importlib import import_module
-
-    space = import_module("hf_nuggets_space_app")
     args = {
         "instruction": "instruction",
         "input_": "input",
         "output": "output",
         "messages": "(none)",
-        "task_mode": task_mode or space.TASKS_SHIPPED,
+        "task_mode": task_mode or prospect_run.TASKS_SHIPPED,
         "task_file": None,
         "num_tasks": num_tasks,
         "rows": rows,
@@ -227,24 +220,23 @@ def test_uploaded_task_set_is_used(url, tmp_path):
     path.write_text(json.dumps(tasks))
     visitor = client(url)
     visitor.predict(api_name="/load_sample")
-    from importlib import import_module
-
-    space = import_module("hf_nuggets_space_app")
-    job = prospect(visitor, rows=8, num_tasks=3, task_mode=space.TASKS_UPLOADED, task_file=handle_file(str(path)))
+    job = prospect(
+        visitor, rows=8, num_tasks=3, task_mode=prospect_run.TASKS_UPLOADED, task_file=handle_file(str(path))
+    )
     result = outputs(job.result(timeout=120))
     assert status_kind(result["status"]) == "ok"
     assert [r[0] for r in result["tasks"]["data"]] == ["Say yes.", "Say no.", "Say maybe."]
 
 
-def test_refined_task_set_comes_from_the_data(url, space):
+def test_refined_task_set_comes_from_the_data(url):
     """'Refined from my data' builds the task set from the rows with `refine_task_set` (gates first); too few rows
     is a message, not a crash (the library's own too-small error is tested in test_cli and test_refine)."""
     visitor = client(url)
     visitor.predict(api_name="/load_sample")
-    result = outputs(prospect(visitor, rows=3, num_tasks=4, task_mode=space.TASKS_REFINED).result(timeout=180))
+    result = outputs(prospect(visitor, rows=3, num_tasks=4, task_mode=prospect_run.TASKS_REFINED).result(timeout=180))
     status = result["status"]
     assert status_kind(status) == "error" and "Refining 4 tasks needs at least 4 rows; 3 are" in status
-    result = outputs(prospect(visitor, rows=60, num_tasks=4, task_mode=space.TASKS_REFINED).result(timeout=180))
+    result = outputs(prospect(visitor, rows=60, num_tasks=4, task_mode=prospect_run.TASKS_REFINED).result(timeout=180))
     assert status_kind(result["status"]) == "ok", result["status"]
     sample = set(load_sample_dataset()["instruction"][:60])
     assert len(result["tasks"]["data"]) == 4 and "refine_reason" in result["tasks"]["headers"]
@@ -286,12 +278,12 @@ def test_upload_over_the_size_limit_is_refused(url, tmp_path):
         client(url).predict(handle_file(str(path)), api_name="/load_file")
 
 
-def test_size_limit_is_checked_by_the_app_too(space, tmp_path):
+def test_size_limit_is_checked_by_the_app_too(tmp_path):
     """Without Gradio's own limit (another launcher), the app still refuses a file over its limit."""
     path = tmp_path / "big.jsonl"
     path.write_text("x" * 3 * 2**20)
-    with pytest.raises(space.UserError, match="up to 2 MB"):
-        space.read_upload(str(path), {}, max_mb=2)
+    with pytest.raises(rendering.UserError, match="up to 2 MB"):
+        visitor_data.read_upload(str(path), {}, max_mb=2)
 
 
 def test_rows_without_the_mapped_columns_are_named(url, tmp_path):
@@ -338,7 +330,7 @@ def test_hub_dataset_id_must_be_an_id(url):
     assert status_kind(status) == "error" and "not a Hub dataset id" in status
 
 
-def test_prospector_must_be_a_hub_id_and_never_runs_remote_code(space, url, monkeypatch):
+def test_prospector_must_be_a_hub_id_and_never_runs_remote_code(url, monkeypatch):
     """Local paths are refused as prospectors, and Hub models load without `trust_remote_code`."""
     visitor = client(url)
     visitor.predict(api_name="/load_sample")
@@ -351,12 +343,12 @@ def test_prospector_must_be_a_hub_id_and_never_runs_remote_code(space, url, monk
         calls.append(kwargs)
         raise OSError("no network in this test")
 
-    monkeypatch.setattr(space, "check_hub_model", lambda *a, **k: None)
-    monkeypatch.setattr(space, "load_prospector", fake_load)
+    monkeypatch.setattr(space_prospectors, "check_hub_model", lambda *a, **k: None)
+    monkeypatch.setattr(space_prospectors, "load_prospector", fake_load)
     result = outputs(prospect(visitor, rows=4, model_choice="someone/some-model").result(timeout=60))
     assert status_kind(result["status"]) == "error" and "Could not load `someone/some-model`" in result["status"]
     assert calls and not any(c.get("trust_remote_code") for c in calls)
-    assert "trust_remote_code=True" not in SPACE_APP.read_text()
+    assert not any("trust_remote_code=True" in path.read_text() for path in SPACE_DIR.glob("*.py"))
 
 
 def test_cancel_stops_midway_and_keeps_the_scored_rows(url):
@@ -440,7 +432,7 @@ def test_push_checks_the_repo_id(sample_run):
 # AlpacaEval win rate tab
 
 
-def test_winrate_from_annotations_matches_the_library(url, space, tmp_path):
+def test_winrate_from_annotations_matches_the_library(url, tmp_path):
     """Win rates from uploaded annotations are those of `compute_winrate`."""
     from hf_nuggets.evaluation.winrate import compute_winrate
 
@@ -457,7 +449,7 @@ def test_winrate_from_annotations_matches_the_library(url, space, tmp_path):
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps(records))
     status, stats, table, files = client(url).predict(
-        space.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
+        winrate_tab.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
     )
     assert status_kind(status) == "ok"
     expected = compute_winrate(
@@ -469,7 +461,7 @@ def test_winrate_from_annotations_matches_the_library(url, space, tmp_path):
     assert len(table["data"]) == 30
 
 
-def test_winrate_from_two_output_files_with_the_local_judge(url, space, tmp_path, tiny_prospector):
+def test_winrate_from_two_output_files_with_the_local_judge(url, tmp_path, tiny_prospector):
     """Two output files are judged by the local judge, as `alpaca_eval_winrate` does."""
     from hf_nuggets.evaluation.judges import LocalJudge
     from hf_nuggets.evaluation.winrate import alpaca_eval_winrate
@@ -479,10 +471,10 @@ def test_winrate_from_two_output_files_with_the_local_judge(url, space, tmp_path
     base = [{"instruction": s, "output": f"It is {i}.", "generator": "b"} for i, s in enumerate(instructions)]
     (tmp_path / "model.json").write_text(json.dumps(model))
     (tmp_path / "base.json").write_text(json.dumps(base))
+    model_file, base_file = handle_file(str(tmp_path / "model.json")), handle_file(str(tmp_path / "base.json"))
     status, stats, table, _ = client(url).predict(
-        space.WIN_OUTPUTS, None, handle_file(str(tmp_path / "model.json")), handle_file(str(tmp_path / "base.json")),
-        805, api_name="/winrate",
-    )  # fmt: skip
+        winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, api_name="/winrate"
+    )
     assert status_kind(status) == "ok", status
     expected = alpaca_eval_winrate(
         [m["output"] for m in model],
@@ -495,11 +487,11 @@ def test_winrate_from_two_output_files_with_the_local_judge(url, space, tmp_path
     assert [r[3] for r in table["data"]] == pytest.approx([a["preference"] for a in expected["annotations"]])
 
 
-def test_winrate_bad_annotations_give_a_clear_message(url, space, tmp_path):
+def test_winrate_bad_annotations_give_a_clear_message(url, tmp_path):
     """Annotations without preferences are a message naming what is missing."""
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps([{"instruction": "a", "output_1": "x", "output_2": "y"}]))
     status, *_ = client(url).predict(
-        space.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
+        winrate_tab.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
     )
     assert status_kind(status) == "error" and "preference" in status

@@ -7,11 +7,10 @@ the scored file it downloads, and saves a screenshot (also copied to /tmp/space_
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -30,7 +29,6 @@ CHROMIUM_ARGS = [
 ]
 ROWS = 16
 NUM_TASKS = 8
-SPACE_APP = Path(__file__).resolve().parent.parent / "spaces" / "app.py"
 SCREENSHOT_COPY = Path("/tmp/space_screenshot.png")
 
 # `make browser` installs chromium; CI sets HF_NUGGETS_REQUIRE_BROWSER=1 so that a missing browser fails the run.
@@ -56,11 +54,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def space_url():
     """The Space as `python spaces/app.py` serves it (embedded prospector), on a local port."""
-    spec = importlib.util.spec_from_file_location("hf_nuggets_space_app_browser", SPACE_APP)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    demo = module.build_demo()
+    demo = importlib.import_module("app").build_demo()  # spaces/ is on pytest's pythonpath, as a Space runs it
     _, url, _ = demo.queue().launch(prevent_thread_lock=True, quiet=True)
     yield url
     demo.close()

@@ -107,6 +107,7 @@ def run_eval(config: EvalConfig) -> dict:
     Returns:
         `dict`: The metrics, with the settings and timings.
     """
+    from ..evaluation.baseline import match_to_baseline
     from ..evaluation.generation import generate_outputs, read_outputs
     from ..evaluation.judges import get_judge
     from ..evaluation.winrate import alpaca_eval_winrate
@@ -118,13 +119,7 @@ def run_eval(config: EvalConfig) -> dict:
     baseline_name = str(baseline[0].get("generator", Path(config.baseline).stem)) if baseline else "baseline"
     if config.model_outputs is not None:
         records = read_outputs(config.model_outputs)
-        by_instruction = {r["instruction"]: r for r in records}
-        missing = [ins for ins in instructions if ins not in by_instruction]
-        if missing:
-            raise ValueError(
-                f"`model_outputs` lacks {len(missing)} of the baseline's instructions, e.g. {missing[0]!r}."
-            )
-        predictions = [by_instruction[ins]["output"] for ins in instructions]
+        predictions = match_to_baseline(records, baseline)
         name = config.name or str(records[0].get("generator", Path(config.model_outputs).stem))
     else:
         predictions = generate_outputs(

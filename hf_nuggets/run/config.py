@@ -68,7 +68,7 @@ class ScoreConfig:
         default=None, metadata={"help": "Time budget for scoring; the rows scored by then are kept."}
     )
     split: str = field(default="train", metadata={"help": "Split of a Hub dataset or DatasetDict."})
-    columns: str | None = field(
+    columns: str | None = field(  # also a dict (the Python API and the Space); the command line gives a string
         default=None,
         metadata={
             "help": "Column mapping, e.g. 'instruction=question,input=,output=answer' or "
@@ -207,17 +207,18 @@ class ScoreConfig:
         """Parse `columns` ('key=name,key=name', or a dict) into a dict; an empty name maps to `None`."""
         if not self.columns:
             return None
-        items = (
-            self.columns.items()
-            if isinstance(self.columns, Mapping)
-            else [part.partition("=")[::2] if "=" in part else (part, None) for part in self.columns.split(",")]
-        )
+        if isinstance(self.columns, Mapping):
+            items = list(self.columns.items())
+        else:
+            items = [
+                (k, v) if sep else (k, False) for k, sep, v in (p.partition("=") for p in self.columns.split(","))
+            ]
         mapping: dict[str, str | None] = {}
         for key, name in items:
-            if name is None or str(key).strip() not in ("instruction", "input", "output", "messages"):
+            if name is False or str(key).strip() not in ("instruction", "input", "output", "messages"):
                 raise ValueError(
                     f"`columns` must look like 'instruction=q,input=,output=a' (keys instruction, input, output, "
                     f"messages), got {self.columns!r}."
                 )
-            mapping[str(key).strip()] = str(name).strip() or None
+            mapping[str(key).strip()] = (str(name).strip() or None) if name is not None else None
         return mapping

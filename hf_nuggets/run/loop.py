@@ -37,6 +37,7 @@ class RunState:
         rows_total (`int` or `None`): Rows this run will score; `None` for a stream of unknown length.
         rows_done (`int`): Rows scored (or resumed from a checkpoint) so far.
         num_tasks (`int`): Tasks each row is scored against (set once the task set is built).
+        tasks (`list[Example]`): The task set, once built (before the `zero_shot` phase).
         phase (`str`): The current phase, one of `PHASES`.
         next_rows (`int`): Rows in the batch about to be scored.
         scoring_started (`float` or `None`): `time.perf_counter()` when scoring began.
@@ -46,6 +47,7 @@ class RunState:
     rows_total: int | None = None
     rows_done: int = 0
     num_tasks: int = 0
+    tasks: list = field(default_factory=list)
     phase: str = "loading"
     next_rows: int = 0
     scoring_started: float | None = None
@@ -299,7 +301,7 @@ class CancelCallback(RunCallback):
         self.event.set()
 
     def on_phase(self, state: RunState, phase: str) -> None:
-        if self.event.is_set():
+        if self.event.is_set() and phase != "writing":  # once every row is scored, the run finishes and writes
             raise RunCancelled(self.reason)
 
     def on_batch_begin(self, state: RunState, control: RunControl) -> None:

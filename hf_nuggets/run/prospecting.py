@@ -167,7 +167,7 @@ def prospect(
     work = dataset.select(range(rows_total)) if rows_total < len(dataset) else dataset
     handler.phase(state, "tasks")
     scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress)
-    state.num_tasks = len(scorer.tasks)
+    state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
     task_seconds = time.perf_counter() - t1
     handler.phase(state, "zero_shot")
     scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores

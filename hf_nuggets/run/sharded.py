@@ -144,7 +144,7 @@ def prospect_sharded(
         work = dataset.select(range(total)) if total < len(dataset) else dataset
     handler.phase(state, "tasks")
     scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress and rank == 0)
-    state.num_tasks = len(scorer.tasks)
+    state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
     t_tasks = time.perf_counter()
     if not streaming:
         if dedup_threshold is not None:

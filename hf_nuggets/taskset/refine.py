@@ -348,7 +348,8 @@ def auto_task_set(
         `tuple[datasets.Dataset, dict]`: The tasks (the columns of `refine_task_set`, `row` being the row of
         `dataset`) and their provenance: `source` (`"auto"`), `num_tasks`, `seed`, `rows_available`, `sample_size`
         (rows sampled), `gated` (`rows` and `by_gate`), `near_duplicates`, `quality`, `selector`, `top_quality`,
-        `rows` (the rows of `dataset` chosen as tasks, in task order) and `tasks_stay_candidates` (`True`).
+        `rows` (the rows of `dataset` chosen as tasks, in task order), `reasons` (why each was chosen, in the same
+        order: the `refine_reason` column) and `tasks_stay_candidates` (`True`).
 
     Raises:
         TaskPoolTooSmallError: The data holds fewer than `num_tasks` rows (checked before any model runs), or fewer
@@ -423,6 +424,7 @@ def auto_task_set(
         "selector": selector,
         "top_quality": made["top_quality"],
         "rows": chosen,
+        "reasons": list(tasks["refine_reason"]),
         "tasks_stay_candidates": True,
     }
     logger.info("Auto task set: %d tasks from a sample of %d of %d rows.", num_tasks, len(sample), available)
