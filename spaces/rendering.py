@@ -14,6 +14,7 @@ from hf_nuggets.data.formatting import examples_from_batch
 from hf_nuggets.gates import FLAGS_COLUMN, gated_mask
 from hf_nuggets.selection import GAIN_COLUMN, SCORE_COLUMN, rank_order
 from hf_nuggets.summary import histogram
+from hf_nuggets.utils.secrets import redact
 
 #: The views of the results table.
 SHOW_ENDS = "Best and worst 10"
@@ -90,8 +91,7 @@ def error_text(err: BaseException, secret: str | None = None) -> str:
         text = f"{type(err).__name__}: {text}"
     if isinstance(err, KeyError) and text.startswith(("'", '"')):
         text = text[1:-1]
-    if secret:
-        text = text.replace(secret, "***")
+    text = redact(text, secret)
     return clip(text, 600)
 
 
