@@ -163,3 +163,10 @@ def test_a_cancel_once_every_row_is_scored_keeps_the_run(scorer, tmp_path):
         Dataset.from_list(ROWS), scorer, tmp_path, callbacks=[CancelAtTheEnd(), cancel], progress=False
     )
     assert len(scored) == len(ROWS) and (tmp_path / "scored.parquet").exists()
+
+
+def test_score_rows_on_its_own_opens_the_scoring_phase(scorer):
+    """Called outside `prospect` (the Trainer callback does), the loop still tells its hooks that scoring begins."""
+    recorder = Recorder()
+    score_rows(Dataset.from_list(ROWS[:2]), scorer, callbacks=[recorder])
+    assert recorder.events[0] == ("phase", "scoring")

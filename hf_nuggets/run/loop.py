@@ -213,6 +213,8 @@ def score_rows(
     columns = into if into is not None else {}
     for name in scorer.output_names:
         columns.setdefault(name, [])
+    if state.phase != "scoring":  # called on its own (not from `prospect`): the hooks see scoring begin here
+        handler.phase(state, "scoring")
     batches = dataset_batches(dataset, scorer.columns, start=start, stop=stop, batch_size=batch_size)
     for _, result in run_batches(batches, lambda batch: scorer.score_examples(batch.payload), handler, state):
         for name, values in scorer.output_columns(result).items():
