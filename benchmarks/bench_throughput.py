@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--target_tasks", type=int, default=100)
     args = parser.parse_args()
 
-    rows = load_sample_dataset().to_list()
+    rows = [row for row in load_sample_dataset().to_list() if row["output"].strip()]  # a task needs an answer
     need = args.tasks + args.candidates + args.warmup
     rows = (rows * (need // len(rows) + 1))[:need]
     tasks = rows[: args.tasks]
