@@ -11,7 +11,7 @@ from hf_nuggets import GoldenScorer, select_top
 from hf_nuggets.cli import main
 from hf_nuggets.gates import GATE_NAMES
 from hf_nuggets.run.config import ScoreConfig
-from hf_nuggets.run.loop import batch_fits
+from hf_nuggets.run.loop import RunCallback, batch_fits
 from hf_nuggets.run.prospecting import prospect
 
 
@@ -278,3 +278,92 @@ def test_score_tasks_auto_on_too_little_data_fails_before_scoring(
     assert main(["score", str(sample_file), "--tasks", "auto", "--limit", "10", *args]) == 1
     assert "`num_tasks` (16) is larger than the pool of 10 rows in the data." in capsys.readouterr().err
     assert calls == [] and not (out / "scored.parquet").exists() and not (out / "summary.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Ctrl-C: the rows scored before are kept, as for any failure
+
+
+class InterruptAtBatch(RunCallback):
+    """Presses Ctrl-C (raises `KeyboardInterrupt`) just before batch number `at` (counted from 1) is scored."""
+
+    def __init__(self, at: int):
+        self.at, self.seen = at, 0
+
+    def on_batch_begin(self, state, control):
+        self.seen += 1
+        if self.seen == self.at:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_prospect_saves_the_rows_done_and_stays_a_keyboard_interrupt(
+    tiny_prospector, candidates, tasks, tmp_path
+):
+    """`KeyboardInterrupt` during scoring writes `scored.partial.*` with the batches done, then propagates as a
+    `KeyboardInterrupt` (not a `RuntimeError`) whose message names the partial files."""
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    rows = candidates * 2
+    with pytest.raises(KeyboardInterrupt) as caught:
+        prospect(
+            Dataset.from_list(rows), scorer, tmp_path, batch_size=4, progress=False, callbacks=[InterruptAtBatch(3)]
+        )
+    partial = load_dataset("parquet", data_files=str(tmp_path / "scored.partial.parquet"), split="train")
+    assert partial["instruction"] == [r["instruction"] for r in rows[:8]] and "golden_score" in partial.column_names
+    lines = (tmp_path / "scored.partial.jsonl").read_text().splitlines()
+    assert [json.loads(line)["instruction"] for line in lines] == partial["instruction"]
+    assert str(tmp_path / "scored.partial.parquet") in str(caught.value)
+    assert not (tmp_path / "scored.parquet").exists() and not (tmp_path / "summary.json").exists()
+
+
+def test_ctrl_c_in_score_exits_130_and_says_where_the_rows_are(files, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while `hf-nuggets score` scores (no `--shard_size`): exit code 130, the rows of the batches done in
+    `scored.partial.*`, and one line on stderr naming the partial file."""
+    data, task_file, rows = files
+    real = GoldenScorer.score_examples
+    calls = []
+
+    def score_then_interrupt(self, examples):
+        calls.append(len(examples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, examples)
+
+    monkeypatch.setattr(GoldenScorer, "score_examples", score_then_interrupt)
+    out = tmp_path / "out"
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+    try:
+        code = main([*args, "--batch_size", "4", "--device", "cpu", "--quiet"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped `main` instead of ending the command with exit code 130")
+    assert code == 130
+    partial = load_dataset("parquet", data_files=str(out / "scored.partial.parquet"), split="train")
+    assert partial["instruction"] == [r["instruction"] for r in rows[:4]]
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hf-nuggets score:")]
+    assert len(ours) == 1 and "interrupted" in ours[0] and str(out / "scored.partial.parquet") in ours[0]
+
+
+def test_ctrl_c_in_a_sharded_score_exits_130_and_names_the_checkpoint(
+    files, tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C in `hf-nuggets score --shard_size N`: exit code 130 and one line saying the finished shards are kept."""
+    data, task_file, _ = files
+    real = GoldenScorer.score_examples
+    calls = []
+
+    def score_then_interrupt(self, examples):
+        calls.append(len(examples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, examples)
+
+    monkeypatch.setattr(GoldenScorer, "score_examples", score_then_interrupt)
+    out = tmp_path / "out"
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+    try:
+        code = main([*args, "--shard_size", "4", "--device", "cpu", "--quiet"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped `main` instead of ending the command with exit code 130")
+    assert code == 130
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hf-nuggets score:")]
+    assert len(ours) == 1 and "interrupted" in ours[0] and str(out / "checkpoint") in ours[0]
+    assert (out / "checkpoint" / "shard-000000.npz").is_file()

@@ -27,6 +27,21 @@ from .outputs import run_summary, save_dataset_files, selection_record, write_su
 logger = logging.getLogger(__name__)
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the scoring of `prospect`, raised once the rows scored before are saved as `scored.partial.*`.
+
+    It is a `KeyboardInterrupt`, so whatever stops on Ctrl-C still stops; its message says where the rows are.
+
+    Attributes:
+        rows_saved (`int`): The rows written to the partial files.
+        files (`dict[str, str]`): The partial files, `{"parquet": ..., "jsonl": ...}`.
+    """
+
+    def __init__(self, message: str, rows_saved: int, files: Mapping[str, str]):
+        super().__init__(message)
+        self.rows_saved, self.files = rows_saved, dict(files)
+
+
 def check_run_arguments(
     *,
     top_percent: float | None = None,
@@ -121,7 +136,7 @@ def prospect(
     Rows are scored in order, batch by batch, under a progress bar. With `max_seconds`, a batch starts only if it is
     expected to end within the budget (at the pace of the rows scored so far; the first batch always runs), and the
     rows scored by then are kept and written (the summary says the run stopped early). When a row fails, the rows
-    scored before it are written to `scored.partial.*` and the error says where.
+    scored before it are written to `scored.partial.*` and the error says where; so are they on Ctrl-C.
 
     Args:
         dataset (`datasets.Dataset`): The candidates.
@@ -145,6 +160,10 @@ def prospect(
 
     Returns:
         `tuple[datasets.Dataset, dict]`: The scored rows and the summary.
+
+    Raises:
+        RuntimeError: A row failed (or a hook cancelled the run); the rows done are in `scored.partial.*`.
+        RunInterrupted: Ctrl-C during scoring (a `KeyboardInterrupt`); the rows done are in `scored.partial.*`.
     """
     check_run_arguments(top_percent=top_percent, limit=limit, gates=gates, batch_size=batch_size)
     if max_seconds is not None and max_seconds <= 0:
@@ -177,23 +196,21 @@ def prospect(
     columns: dict[str, list] = {}
     try:
         score_rows(dataset, scorer, stop=rows_total, batch_size=batch_size, callbacks=hooks, state=state, into=columns)
-    except Exception as err:
-        done = len(columns[SCORE_COLUMN])
-        partial = dataset.select(range(done))
-        for name, values in columns.items():
-            partial = partial.add_column(name, values)
+    except (Exception, KeyboardInterrupt) as err:
+        partial = _with_columns(dataset, columns)
+        done = len(partial)
         paths = save_dataset_files(partial, out, "scored.partial")
+        saved = f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
+        if isinstance(err, KeyboardInterrupt):
+            raise RunInterrupted(f"Scoring stopped after {done} of {rows_total} rows. {saved}", done, paths) from err
         raise RuntimeError(
-            f"Scoring stopped at rows {done}-{min(done + batch_size, rows_total) - 1}: {err} "
-            f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
+            f"Scoring stopped at rows {done}-{min(done + batch_size, rows_total) - 1}: {err} {saved}"
         ) from err
     t3 = time.perf_counter()
 
     handler.phase(state, "writing")
-    done = len(columns[SCORE_COLUMN])
-    scored = dataset.select(range(done))
-    for name, values in columns.items():
-        scored = scored.add_column(name, values)
+    scored = _with_columns(dataset, columns)
+    done = len(scored)
     files = save_dataset_files(scored, out, "scored")
     for stale in ("scored.partial.parquet", "scored.partial.jsonl"):
         (out / stale).unlink(missing_ok=True)
@@ -218,3 +235,15 @@ def prospect(
         summary["selection"] = selection_record(scored, top_percent, out, gates=gates)
     write_summary(out, summary)
     return scored, summary
+
+
+def _with_columns(dataset: Any, columns: Mapping[str, list]) -> Any:
+    """The first rows of `dataset` with the score columns added, as many rows as every column holds.
+
+    An interrupt may land between the columns of a batch; rows not in every column are left out.
+    """
+    done = min((len(values) for values in columns.values()), default=0)
+    rows = dataset.select(range(done))
+    for name, values in columns.items():
+        rows = rows.add_column(name, values[:done])
+    return rows
