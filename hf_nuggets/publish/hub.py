@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..run.outputs import SCORED_STEM
+from ..run.outputs import SUMMARY_FILE as RUN_SUMMARY_FILE
 from ..selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, select_top
 from ..utils.secrets import redact
 from .card import (
@@ -563,15 +565,15 @@ def load_prospect_output(folder: str | os.PathLike) -> tuple[Any, dict[str, Any]
     from datasets import Dataset
 
     folder = Path(folder)
-    data = folder / "scored.parquet"
+    data = folder / f"{SCORED_STEM}.parquet"
     if not data.is_file():
         raise FileNotFoundError(
-            f"No scored.parquet in {str(folder)!r}: score the data first with `hf-nuggets score DATA --out {folder}`."
+            f"No {data.name} in {str(folder)!r}: score the data first with `hf-nuggets score DATA --out {folder}`."
         )
-    summary_path = folder / "summary.json"
+    summary_path = folder / RUN_SUMMARY_FILE
     summary: dict[str, Any] = {}
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     else:
-        logger.warning("No summary.json in %s: the card will say how the data was made only in part.", folder)
+        logger.warning("No %s in %s: the card will say how the data was made only in part.", RUN_SUMMARY_FILE, folder)
     return Dataset.from_parquet(str(data)), summary
