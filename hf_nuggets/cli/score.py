@@ -54,7 +54,7 @@ def interrupted_message(config: ScoreConfig, err: KeyboardInterrupt) -> str:
     checkpoint = os.path.join(config.out, CHECKPOINT_DIR)
     if config.sharded() and os.path.isdir(checkpoint):
         return f"The finished shards are kept in {checkpoint}: run the same command again to resume."
-    return "No scored rows were saved."
+    return "No scored.partial.* was written."
 
 
 def score_main(command: str, rest: Sequence[str]) -> int:
