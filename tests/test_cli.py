@@ -11,7 +11,7 @@ from hf_nuggets import GoldenScorer, select_top
 from hf_nuggets.cli import main
 from hf_nuggets.gates import GATE_NAMES
 from hf_nuggets.run.config import ScoreConfig
-from hf_nuggets.run.loop import batch_fits
+from hf_nuggets.run.loop import RunCallback, batch_fits
 from hf_nuggets.run.prospecting import prospect
 
 
@@ -278,3 +278,202 @@ def test_score_tasks_auto_on_too_little_data_fails_before_scoring(
     assert main(["score", str(sample_file), "--tasks", "auto", "--limit", "10", *args]) == 1
     assert "`num_tasks` (16) is larger than the pool of 10 rows in the data." in capsys.readouterr().err
     assert calls == [] and not (out / "scored.parquet").exists() and not (out / "summary.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Ctrl-C: the rows scored before are kept, as for any failure
+
+
+class InterruptAtBatch(RunCallback):
+    """Presses Ctrl-C (raises `KeyboardInterrupt`) just before batch number `at` (counted from 1) is scored."""
+
+    def __init__(self, at: int):
+        self.at, self.seen = at, 0
+
+    def on_batch_begin(self, state, control):
+        self.seen += 1
+        if self.seen == self.at:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_prospect_saves_the_rows_done_and_stays_a_keyboard_interrupt(
+    tiny_prospector, candidates, tasks, tmp_path
+):
+    """`KeyboardInterrupt` during scoring writes `scored.partial.*` with the batches done, then propagates as a
+    `KeyboardInterrupt` (not a `RuntimeError`) whose message names the partial files."""
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    rows = candidates * 2
+    with pytest.raises(KeyboardInterrupt) as caught:
+        prospect(
+            Dataset.from_list(rows), scorer, tmp_path, batch_size=4, progress=False, callbacks=[InterruptAtBatch(3)]
+        )
+    partial = load_dataset("parquet", data_files=str(tmp_path / "scored.partial.parquet"), split="train")
+    assert partial["instruction"] == [r["instruction"] for r in rows[:8]] and "golden_score" in partial.column_names
+    lines = (tmp_path / "scored.partial.jsonl").read_text().splitlines()
+    assert [json.loads(line)["instruction"] for line in lines] == partial["instruction"]
+    assert str(tmp_path / "scored.partial.parquet") in str(caught.value)
+    assert not (tmp_path / "scored.parquet").exists() and not (tmp_path / "summary.json").exists()
+
+
+def test_ctrl_c_in_score_exits_130_and_says_where_the_rows_are(files, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while `hf-nuggets score` scores (no `--shard_size`): exit code 130, the rows of the batches done in
+    `scored.partial.*`, and one line on stderr naming the partial file."""
+    data, task_file, rows = files
+    real = GoldenScorer.score_examples
+    calls = []
+
+    def score_then_interrupt(self, examples):
+        calls.append(len(examples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, examples)
+
+    monkeypatch.setattr(GoldenScorer, "score_examples", score_then_interrupt)
+    out = tmp_path / "out"
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+    try:
+        code = main([*args, "--batch_size", "4", "--device", "cpu", "--quiet"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped `main` instead of ending the command with exit code 130")
+    assert code == 130
+    partial = load_dataset("parquet", data_files=str(out / "scored.partial.parquet"), split="train")
+    assert partial["instruction"] == [r["instruction"] for r in rows[:4]]
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hf-nuggets score:")]
+    assert len(ours) == 1 and "interrupted" in ours[0] and str(out / "scored.partial.parquet") in ours[0]
+
+
+def test_ctrl_c_in_a_sharded_score_exits_130_and_names_the_checkpoint(
+    files, tiny_model_dir, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C in `hf-nuggets score --shard_size N`: exit code 130 and one line saying the finished shards are kept."""
+    data, task_file, _ = files
+    real = GoldenScorer.score_examples
+    calls = []
+
+    def score_then_interrupt(self, examples):
+        calls.append(len(examples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(self, examples)
+
+    monkeypatch.setattr(GoldenScorer, "score_examples", score_then_interrupt)
+    out = tmp_path / "out"
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+    try:
+        code = main([*args, "--shard_size", "4", "--device", "cpu", "--quiet"])
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C escaped `main` instead of ending the command with exit code 130")
+    assert code == 130
+    ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hf-nuggets score:")]
+    assert len(ours) == 1 and "interrupted" in ours[0] and str(out / "checkpoint") in ours[0]
+    assert (out / "checkpoint" / "shard-000000.npz").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# One run at a time in an output folder, and no stale files left from an earlier run
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and was reaped): nothing runs under it now."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def write_lock(folder, pid: int, host: str | None = None) -> None:
+    import socket
+
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"pid": pid, "host": host or socket.gethostname(), "started": "2024-01-01T00:00:00+00:00"}
+    (folder / ".hf-nuggets.lock").write_text(json.dumps(record))
+
+
+class StartAnotherRun(RunCallback):
+    """Starts a second `prospect` on the same folder while the first is scoring, and keeps what happens to it."""
+
+    def __init__(self, make_run):
+        self.make_run, self.error = make_run, None
+
+    def on_phase(self, state, phase):
+        if phase == "scoring":
+            try:
+                self.make_run()
+            except Exception as err:  # noqa: BLE001 - the test reads it
+                self.error = err
+
+
+def test_second_run_on_a_busy_folder_is_refused(tiny_prospector, candidates, tasks, tmp_path):
+    """While a run holds its output folder, another run there is refused, naming the folder and the holder's PID;
+    the first run ends normally and frees the folder."""
+    import os
+
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    dataset = Dataset.from_list(candidates)
+    second = StartAnotherRun(lambda: prospect(dataset, scorer, tmp_path, progress=False))
+    scored, _ = prospect(dataset, scorer, tmp_path, batch_size=3, progress=False, callbacks=[second])
+    assert second.error is not None, "the second run was let into a folder in use"
+    message = str(second.error)
+    assert str(tmp_path) in message and f"process {os.getpid()}" in message and "\n" not in message
+    assert len(scored) == len(candidates) and not (tmp_path / ".hf-nuggets.lock").exists()
+
+
+def test_lock_of_a_live_process_is_refused_and_of_a_dead_one_taken_over(
+    files, tiny_model_dir, tiny_prospector, candidates, tasks, tmp_path, capsys
+):
+    """A lock left by a process that still runs refuses the run (the CLI says so in one line, exit 1); one left by
+    a process that ended on this host is stale: the run takes it over and frees the folder at the end."""
+    import subprocess
+    import sys
+
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    dataset = Dataset.from_list(candidates)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / "live"
+        write_lock(live, sleeper.pid)
+        with pytest.raises(RuntimeError, match=rf"{live}.* in use .*process {sleeper.pid}"):
+            prospect(dataset, scorer, live, progress=False)
+        data, task_file, _ = files
+        args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(live)]
+        assert main([*args, "--device", "cpu", "--quiet"]) == 1
+        ours = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hf-nuggets score:")]
+        assert len(ours) == 1 and str(live) in ours[0] and f"process {sleeper.pid}" in ours[0]
+        assert sorted(p.name for p in live.iterdir()) == [".hf-nuggets.lock"]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    write_lock(tmp_path / "dead", dead_pid())
+    scored, _ = prospect(dataset, scorer, tmp_path / "dead", progress=False)
+    assert len(scored) == len(candidates) and (tmp_path / "dead" / "scored.parquet").is_file()
+    assert not (tmp_path / "dead" / ".hf-nuggets.lock").exists()
+
+
+def test_lock_is_freed_after_a_failure_and_after_ctrl_c(tiny_prospector, candidates, tasks, tmp_path):
+    """A run that fails or is interrupted frees its folder: the next run there goes ahead."""
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    bad = Dataset.from_list(candidates + [{"instruction": "", "input": "", "output": "x"}])
+    with pytest.raises(RuntimeError, match="Scoring stopped"):
+        prospect(bad, scorer, tmp_path, batch_size=4, progress=False)
+    assert not (tmp_path / ".hf-nuggets.lock").exists()
+    good = Dataset.from_list(candidates)
+    with pytest.raises(KeyboardInterrupt):
+        prospect(good, scorer, tmp_path, batch_size=4, progress=False, callbacks=[InterruptAtBatch(2)])
+    assert not (tmp_path / ".hf-nuggets.lock").exists()
+
+
+def test_rerun_without_top_removes_the_old_selection(tiny_prospector, candidates, tasks, tmp_path):
+    """A run without `top_percent` in a folder that holds the `selected.*` of an earlier run removes them (they
+    belong to other scores); its summary names no selection; an old `scored.partial.*` goes too."""
+    scorer = GoldenScorer(tiny_prospector, tasks)
+    dataset = Dataset.from_list(candidates)
+    prospect(dataset, scorer, tmp_path, top_percent=50, progress=False)
+    assert (tmp_path / "selected.parquet").is_file() and (tmp_path / "selected.jsonl").is_file()
+    (tmp_path / "scored.partial.parquet").write_text("left by a failed run")
+    (tmp_path / "scored.partial.jsonl").write_text("left by a failed run")
+    _, summary = prospect(dataset, scorer, tmp_path, progress=False)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["scored.jsonl", "scored.parquet", "summary.json"], left
+    assert "selection" not in summary and "selection" not in json.loads((tmp_path / "summary.json").read_text())

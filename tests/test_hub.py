@@ -403,6 +403,81 @@ def test_card_never_leaks_local_paths_or_the_token(hub, scored):
         assert "/home/alice" not in text and TOKEN not in text
 
 
+def _strings(value):
+    """Every string in a JSON value: keys and values, at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _looks_local(text: str) -> bool:
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    return PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or text.startswith("~")
+
+
+def test_published_summary_holds_no_local_path_at_any_depth(hub, scored):
+    """Local paths anywhere in the summary (a checkpoint folder, a list, a Windows or home path, a path relative to
+    the run folder) are not published; the settings around them are."""
+    summary = {
+        **SUMMARY,
+        "files": {"parquet": "runs/alpaca/scored.parquet", "jsonl": "runs/alpaca/scored.jsonl"},
+        "sharding": {"processes": 2, "checkpoint": "/home/alice/out/checkpoint", "streaming": True},
+        "selection": {"top_percent": 10, "files": {"parquet": "/home/alice/out/selected.parquet"}},
+        "notes": ["C:\\Users\\alice\\out\\scored.parquet", "~/runs/log.txt", "runs/alpaca/checkpoint/scored.log"],
+        "dedup": {"log": "/home/alice/out/dedup.json", "threshold": 0.8},
+    }
+    push(scored, summary=summary)
+    text = hub.files(REPO)["hf_nuggets_summary.json"].decode()
+    public = json.loads(text)
+    assert not [s for s in _strings(public) if _looks_local(s)], text
+    for private in ("/home/alice", "alice\\", "~/", "runs/alpaca"):
+        assert private not in text, private
+    assert public["sharding"]["processes"] == 2 and public["sharding"]["streaming"] is True
+    assert public["dedup"]["threshold"] == 0.8
+
+
+@pytest.mark.parametrize("kind", ["sharded", "streaming", "early_stop"])
+def test_published_sharded_run_holds_no_local_path(hub, kind, tiny_prospector, tasks, tmp_path):
+    """A sharded run (in memory, streamed, or with early stopping) read back from its folder and published, to the
+    Hub and to a local export, leaves no absolute path and no trace of the local folders in any published file."""
+    from hf_nuggets import GoldenScorer
+    from hf_nuggets.publish.hub import load_prospect_output
+    from hf_nuggets.run.sharded import prospect_sharded
+    from hf_nuggets.scoring.early_stop import EarlyStopping
+
+    rows = [
+        {"instruction": f"Name colour number {i}.", "input": "" if i % 2 else "Be brief.", "output": f"Red {i}."}
+        for i in range(16)
+    ]
+    data = Dataset.from_list(rows)
+    options = {"shard_size": 4, "top_percent": 25, "progress": False}
+    if kind == "streaming":
+        data = data.to_iterable_dataset()
+    if kind == "early_stop":
+        options["early_stop"] = EarlyStopping(delta=0.2, chunk=2, warmup=4, seed=0)
+    run = tmp_path / "run"
+    prospect_sharded(data, GoldenScorer(tiny_prospector, tasks), run, **options)
+    scored, summary = load_prospect_output(run)
+    assert str(run) in json.dumps(summary)  # the local summary names local paths: there is something to strip
+    push(scored, summary=summary, top_percent=25)
+    export_repo_folder(scored, tmp_path / "export", top_percent=25, summary=summary, diversity=False, repo_id=REPO)
+    published = {f"hub {name}": data for name, data in hub.files(REPO).items()}
+    published.update({f"export {p.name}": p.read_bytes() for p in (tmp_path / "export").rglob("*") if p.is_file()})
+    for name, content in published.items():
+        assert str(tmp_path).encode() not in content, name
+    public = json.loads(hub.files(REPO)["hf_nuggets_summary.json"])
+    assert not [s for s in _strings(public) if _looks_local(s)], public
+    assert public["sharding"]["streaming"] is (kind == "streaming") and public["sharding"]["shard_size"] == 4
+    assert ("early_stop" in public) is (kind == "early_stop")
+
+
 def test_push_merges_again_when_the_repo_moves(hub, scored):
     """When another commit lands first (HTTP 412), the push re-reads the repo, merges again and keeps their file."""
     hub.create(REPO)

@@ -342,3 +342,40 @@ def test_resume_in_another_dtype_is_refused(data_files, tiny_model_dir, tmp_path
     assert main(cli_args(data_files, tiny_model_dir, out, "--shard_size", "8")) == 0
     with pytest.raises(ValueError, match=r"checkpoint of another run \(changed: model_dtype, model_source, weights\)"):
         _run_sharded(data_files, tiny_model_dir, out, ["--dtype", "bfloat16"])
+
+
+def test_sharded_rerun_without_top_removes_the_old_selection_and_partial(data_files, tiny_prospector, tmp_path):
+    """Process 0 of a sharded run without `top_percent` removes the `selected.*` and `scored.partial.*` an earlier
+    run left in the folder; its summary names no selection."""
+    dataset = Dataset.from_list(data_files[2][:8])
+    prospect_sharded(dataset, GoldenScorer(tiny_prospector, data_files[3]), tmp_path, top_percent=25, shard_size=4,
+                     progress=False)  # fmt: skip
+    assert (tmp_path / "selected.parquet").is_file() and (tmp_path / "selected.jsonl").is_file()
+    for name in ("scored.partial.parquet", "scored.partial.jsonl"):
+        (tmp_path / name).write_text("left by a failed run")
+    _, summary = prospect_sharded(dataset, GoldenScorer(tiny_prospector, data_files[3]), tmp_path, shard_size=4,
+                                  progress=False)  # fmt: skip
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["checkpoint", "scored.jsonl", "scored.parquet", "summary.json"], left
+    assert "selection" not in summary and "selection" not in json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_only_process_0_locks_the_folder(data_files, tiny_prospector, tmp_path):
+    """The processes of one sharded run share the output folder: a lock held by a live process refuses process 0
+    (which writes the outputs), never the others (which write only their checkpoint shards)."""
+    import socket
+
+    dataset = Dataset.from_list(data_files[2][:8])
+    prospect_sharded(dataset, GoldenScorer(tiny_prospector, data_files[3]), tmp_path, shard_size=4, progress=False)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = {"pid": sleeper.pid, "host": socket.gethostname(), "started": "2024-01-01T00:00:00+00:00"}
+        (tmp_path / ".hf-nuggets.lock").write_text(json.dumps(lock))
+        assert prospect_sharded(dataset, GoldenScorer(tiny_prospector, data_files[3]), tmp_path, shard_size=4,
+                                rank=1, world_size=2, timeout=5.0, progress=False) == (None, None)  # fmt: skip
+        with pytest.raises(RuntimeError, match=rf"in use .*process {sleeper.pid}"):
+            prospect_sharded(dataset, GoldenScorer(tiny_prospector, data_files[3]), tmp_path, shard_size=4,
+                             progress=False)  # fmt: skip
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -12,6 +12,9 @@ from ..run.config import ScoreConfig
 #: The errors a run reports in one line (anything else is a bug and keeps its traceback).
 RUN_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, PermissionError, ImportError, OSError, RuntimeError)
 
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED_EXIT_CODE = 130
+
 
 def _parser(with_data: bool):
     from transformers import HfArgumentParser
@@ -41,6 +44,19 @@ def report(config: ScoreConfig, scored, summary: dict) -> None:
     print(f"\nWrote {summary['files']['parquet']}, {summary['files']['jsonl']} and {config.out}/summary.json")
 
 
+def interrupted_message(config: ScoreConfig, err: KeyboardInterrupt) -> str:
+    """What Ctrl-C left behind, in one line: the partial files of `prospect`, or the checkpoint of a sharded run."""
+    from ..run.checkpoint import CHECKPOINT_DIR
+    from ..run.prospecting import RunInterrupted
+
+    if isinstance(err, RunInterrupted):
+        return str(err)
+    checkpoint = os.path.join(config.out, CHECKPOINT_DIR)
+    if config.sharded() and os.path.isdir(checkpoint):
+        return f"The finished shards are kept in {checkpoint}: run the same command again to resume."
+    return "No scored.partial.* was written."
+
+
 def score_main(command: str, rest: Sequence[str]) -> int:
     """`hf-nuggets score DATA ...` (`command="score"`) or `hf-nuggets demo ...` (`command="demo"`)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -67,6 +83,9 @@ def score_main(command: str, rest: Sequence[str]) -> int:
     except RUN_ERRORS as err:
         print(f"hf-nuggets {command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as err:
+        print(f"hf-nuggets {command}: interrupted: {interrupted_message(config, err)}", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     if summary is not None and not extra.quiet:
         report(config, scored, summary)
     return 0

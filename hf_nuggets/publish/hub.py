@@ -15,12 +15,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
 from .._version import __version__
+from ..run.outputs import SCORED_STEM
+from ..run.outputs import SUMMARY_FILE as RUN_SUMMARY_FILE
 from ..selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, select_top
 from ..utils.secrets import redact
 from .card import (
@@ -109,9 +111,61 @@ def _write_shards(dataset: Any, folder: Path, config: str, max_shard_size: int) 
     return paths, size
 
 
+#: Keys whose values are local paths wherever they sit in a run summary (`files`, `selection.files`,
+#: `sharding.checkpoint`): they are never published.
+_LOCAL_PATH_KEYS = frozenset({"files", "checkpoint"})
+_LOCAL_FOLDER = "<local folder>"
+
+
+def _run_folders(summary: Mapping[str, Any]) -> list[str]:
+    """The local folders a summary names: its run folder (the parent of its files) and its checkpoint folder."""
+    paths = list(dict(summary.get("files") or {}).values())
+    paths += list(dict(dict(summary.get("selection") or {}).get("files") or {}).values())
+    checkpoint = dict(summary.get("sharding") or {}).get("checkpoint")
+    folders = {str(Path(p).parent) for p in paths if isinstance(p, str)}
+    if isinstance(checkpoint, str):
+        folders |= {checkpoint, str(Path(checkpoint).parent)}
+    return sorted(folders - {"", "."}, key=len, reverse=True)
+
+
+def _is_local_path(text: str, folders: Sequence[str]) -> bool:
+    """Whether `text` is a local path: absolute (POSIX or Windows), under the home folder (`~`), or in `folders`."""
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or text.startswith("~"):
+        return True
+    return any(text == folder or text.startswith((folder + "/", folder + os.sep)) for folder in folders)
+
+
+def _without_local_paths(value: Any, folders: Sequence[str], hidden: Sequence[str]) -> Any:
+    """`value` with every local path taken out, at any depth.
+
+    The values of `_LOCAL_PATH_KEYS` are dropped; a string that is a local path becomes its file name with
+    `(a local path)`; the `hidden` folders (absolute: the run folder, the home folder) are masked inside other text.
+    """
+    if isinstance(value, Mapping):
+        return {
+            key: _without_local_paths(item, folders, hidden)
+            for key, item in value.items()
+            if key not in _LOCAL_PATH_KEYS
+        }
+    if isinstance(value, (list, tuple)):
+        return [_without_local_paths(item, folders, hidden) for item in value]
+    if not isinstance(value, str):
+        return value
+    if _is_local_path(value, folders):
+        windows = PureWindowsPath(value)
+        name = windows.name if windows.is_absolute() and not PurePosixPath(value).is_absolute() else Path(value).name
+        return f"{name} (a local path)"
+    for folder in hidden:
+        value = value.replace(folder, _LOCAL_FOLDER)
+    return value
+
+
 def _public_summary(summary: Mapping[str, Any], top_percent: float | None, rows: int, kept: int) -> dict[str, Any]:
-    """The run summary without local file paths, with the selection of this export."""
-    out = {k: v for k, v in summary.items() if k != "files"}
+    """The run summary without local paths (at any depth), with the selection of this export."""
+    folders = _run_folders(summary)
+    home = os.path.expanduser("~")
+    hidden = [f for f in folders if os.path.isabs(f)] + ([home] if os.path.isabs(home) and home != os.sep else [])
+    out = {k: v for k, v in summary.items() if k not in _LOCAL_PATH_KEYS}
     if "model" in out:
         out["model"] = public_name(out["model"])
     source = out.get("source")
@@ -120,14 +174,14 @@ def _public_summary(summary: Mapping[str, Any], top_percent: float | None, rows:
     tasks = dict(out.get("tasks") or {})
     if tasks.get("source") not in (None, "auto", "shipped", "given") and not is_hub_dataset_id(tasks["source"]):
         out["tasks"] = {**tasks, "source": Path(tasks["source"]).name}
-    selection = {k: v for k, v in dict(out.get("selection") or {}).items() if k != "files"}
+    selection = {k: v for k, v in dict(out.get("selection") or {}).items() if k not in _LOCAL_PATH_KEYS}
     if top_percent is not None:
         selection.update(
             {"top_percent": top_percent, "rows_selected": kept, "config": selection_config_name(top_percent)}
         )
     out["selection"] = selection or None
     out["rows_published"] = rows
-    return out
+    return _without_local_paths(out, folders, sorted(hidden, key=len, reverse=True))
 
 
 def export_repo_folder(
@@ -511,15 +565,15 @@ def load_prospect_output(folder: str | os.PathLike) -> tuple[Any, dict[str, Any]
     from datasets import Dataset
 
     folder = Path(folder)
-    data = folder / "scored.parquet"
+    data = folder / f"{SCORED_STEM}.parquet"
     if not data.is_file():
         raise FileNotFoundError(
-            f"No scored.parquet in {str(folder)!r}: score the data first with `hf-nuggets score DATA --out {folder}`."
+            f"No {data.name} in {str(folder)!r}: score the data first with `hf-nuggets score DATA --out {folder}`."
         )
-    summary_path = folder / "summary.json"
+    summary_path = folder / RUN_SUMMARY_FILE
     summary: dict[str, Any] = {}
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     else:
-        logger.warning("No summary.json in %s: the card will say how the data was made only in part.", folder)
+        logger.warning("No %s in %s: the card will say how the data was made only in part.", RUN_SUMMARY_FILE, folder)
     return Dataset.from_parquet(str(data)), summary

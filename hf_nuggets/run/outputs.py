@@ -15,25 +15,41 @@ import numpy as np
 from .._version import __version__
 from ..gates import GATE_NAMES, GateSettings, check_gates, gated_mask, split_flags
 from ..selection import SCORE_COLUMN, select_top
-from ..utils.files import atomic_write_json
+from ..utils.files import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
     from ..scoring.scorer import GoldenScorer
 
 SUMMARY_FILE = "summary.json"
+#: The stems of the data files a run writes, each as `<stem>.parquet` and `<stem>.jsonl`: every scored row, the rows
+#: scored before a failure or Ctrl-C, and the top `top_percent`%.
+SCORED_STEM, PARTIAL_STEM, SELECTED_STEM = "scored", "scored.partial", "selected"
+DATA_SUFFIXES = ("parquet", "jsonl")
 
 
 def save_dataset_files(dataset: Any, out_dir: str | os.PathLike, stem: str) -> dict[str, str]:
-    """Write a dataset as `<stem>.parquet` and `<stem>.jsonl` (each written to a temporary name, then renamed)."""
+    """Write a dataset as `<stem>.parquet` and `<stem>.jsonl`, each through a unique temporary file then renamed."""
     out = Path(out_dir)
     paths = {}
     for suffix, writer in (("parquet", dataset.to_parquet), ("jsonl", lambda p: dataset.to_json(p, lines=True))):
         final = out / f"{stem}.{suffix}"
-        tmp = out / f".{stem}.{suffix}.tmp"
-        writer(str(tmp))
-        os.replace(tmp, final)
+        with atomic_path(final) as tmp:
+            writer(str(tmp))
         paths[suffix] = str(final)
     return paths
+
+
+def remove_stale_outputs(out_dir: str | os.PathLike, *, selection: bool) -> None:
+    """Remove what an earlier run left in `out_dir` that this finished run does not replace.
+
+    `scored.partial.*` always goes (the run just wrote every row), `selected.*` when this run made no selection
+    (`selection=False`): those rows were picked from other scores.
+    """
+    out = Path(out_dir)
+    stems = (PARTIAL_STEM,) if selection else (PARTIAL_STEM, SELECTED_STEM)
+    for stem in stems:
+        for suffix in DATA_SUFFIXES:
+            (out / f"{stem}.{suffix}").unlink(missing_ok=True)
 
 
 def selection_record(
@@ -46,7 +62,7 @@ def selection_record(
         "rows_selected": len(selected),
         "threshold": min(selected[SCORE_COLUMN]) if len(selected) else None,
         "gates": list(check_gates(gates) or ()),
-        "files": save_dataset_files(selected, out, "selected"),
+        "files": save_dataset_files(selected, out, SELECTED_STEM),
     }
 
 

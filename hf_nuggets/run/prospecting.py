@@ -12,7 +12,7 @@ from ..gates import FLAGS_COLUMN, check_gates
 from ..scoring.scorer import GoldenScorer
 from ..selection import SCORE_COLUMN, check_percent
 from ..summary import score_quantiles
-from ..utils.files import check_writable
+from ..utils.files import check_writable, folder_lock
 from .loop import (
     CallbackHandler,
     ProgressCallback,
@@ -22,9 +22,32 @@ from .loop import (
     check_callbacks,
     score_rows,
 )
-from .outputs import run_summary, save_dataset_files, selection_record, write_summary
+from .outputs import (
+    PARTIAL_STEM,
+    SCORED_STEM,
+    remove_stale_outputs,
+    run_summary,
+    save_dataset_files,
+    selection_record,
+    write_summary,
+)
 
 logger = logging.getLogger(__name__)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the scoring of `prospect`, raised once the rows scored before are saved as `scored.partial.*`.
+
+    It is a `KeyboardInterrupt`, so whatever stops on Ctrl-C still stops; its message says where the rows are.
+
+    Attributes:
+        rows_saved (`int`): The rows written to the partial files.
+        files (`dict[str, str]`): The partial files, `{"parquet": ..., "jsonl": ...}`.
+    """
+
+    def __init__(self, message: str, rows_saved: int, files: Mapping[str, str]):
+        super().__init__(message)
+        self.rows_saved, self.files = rows_saved, dict(files)
 
 
 def check_run_arguments(
@@ -121,12 +144,14 @@ def prospect(
     Rows are scored in order, batch by batch, under a progress bar. With `max_seconds`, a batch starts only if it is
     expected to end within the budget (at the pace of the rows scored so far; the first batch always runs), and the
     rows scored by then are kept and written (the summary says the run stopped early). When a row fails, the rows
-    scored before it are written to `scored.partial.*` and the error says where.
+    scored before it are written to `scored.partial.*` and the error says where; so are they on Ctrl-C.
 
     Args:
         dataset (`datasets.Dataset`): The candidates.
         scorer (`GoldenScorer`): The scorer (prospector, task set, template, limits).
-        out_dir (`str`): Output folder, created if missing.
+        out_dir (`str`): Output folder, created if missing. The run holds it (see `folder_lock`): another run there is
+            refused until this one ends. A finished run removes the `scored.partial.*` of an earlier run, and its
+            `selected.*` when this run makes no selection.
         task_set (*optional*): `"auto"` draws the tasks from the rows to be scored with `auto_task_set` (before
             any scoring; too little data fails there); a file, Hub id, list of dicts or `Dataset` replaces the
             scorer's tasks; `None` (default) keeps them. See `prepare_task_set`.
@@ -145,6 +170,11 @@ def prospect(
 
     Returns:
         `tuple[datasets.Dataset, dict]`: The scored rows and the summary.
+
+    Raises:
+        FolderLockedError: Another live run holds `out_dir` (a `RuntimeError`).
+        RuntimeError: A row failed (or a hook cancelled the run); the rows done are in `scored.partial.*`.
+        RunInterrupted: Ctrl-C during scoring (a `KeyboardInterrupt`); the rows done are in `scored.partial.*`.
     """
     check_run_arguments(top_percent=top_percent, limit=limit, gates=gates, batch_size=batch_size)
     if max_seconds is not None and max_seconds <= 0:
@@ -154,67 +184,80 @@ def prospect(
     if len(dataset) == 0:
         raise ValueError("The dataset is empty: there is nothing to score.")
     out = check_writable(out_dir)
-    rows_total = len(dataset) if limit is None else min(limit, len(dataset))
-    hooks = [ProgressCallback(disable=not progress), *check_callbacks(callbacks)]
-    if max_seconds is not None:
-        hooks.append(TimeBudgetCallback(max_seconds))
-    handler, state = CallbackHandler(hooks), RunState(rows_total=rows_total)
+    with folder_lock(out):  # one run at a time in a folder; freed however the run ends
+        rows_total = len(dataset) if limit is None else min(limit, len(dataset))
+        hooks = [ProgressCallback(disable=not progress), *check_callbacks(callbacks)]
+        if max_seconds is not None:
+            hooks.append(TimeBudgetCallback(max_seconds))
+        handler, state = CallbackHandler(hooks), RunState(rows_total=rows_total)
 
-    t0 = time.perf_counter()
-    handler.phase(state, "loading")
-    scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
-    t1 = time.perf_counter()
-    work = dataset.select(range(rows_total)) if rows_total < len(dataset) else dataset
-    handler.phase(state, "tasks")
-    scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress)
-    state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
-    task_seconds = time.perf_counter() - t1
-    handler.phase(state, "zero_shot")
-    scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores
-    t2 = time.perf_counter()
+        t0 = time.perf_counter()
+        handler.phase(state, "loading")
+        scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
+        t1 = time.perf_counter()
+        work = dataset.select(range(rows_total)) if rows_total < len(dataset) else dataset
+        handler.phase(state, "tasks")
+        scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress)
+        state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
+        task_seconds = time.perf_counter() - t1
+        handler.phase(state, "zero_shot")
+        scorer.zero_shot_scores  # noqa: B018 - computes and caches the zero-shot scores
+        t2 = time.perf_counter()
 
-    handler.phase(state, "scoring")
-    columns: dict[str, list] = {}
-    try:
-        score_rows(dataset, scorer, stop=rows_total, batch_size=batch_size, callbacks=hooks, state=state, into=columns)
-    except Exception as err:
-        done = len(columns[SCORE_COLUMN])
-        partial = dataset.select(range(done))
-        for name, values in columns.items():
-            partial = partial.add_column(name, values)
-        paths = save_dataset_files(partial, out, "scored.partial")
-        raise RuntimeError(
-            f"Scoring stopped at rows {done}-{min(done + batch_size, rows_total) - 1}: {err} "
-            f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
-        ) from err
-    t3 = time.perf_counter()
+        handler.phase(state, "scoring")
+        columns: dict[str, list] = {}
+        try:
+            score_rows(
+                dataset, scorer, stop=rows_total, batch_size=batch_size, callbacks=hooks, state=state, into=columns
+            )
+        except (Exception, KeyboardInterrupt) as err:
+            partial = _with_columns(dataset, columns)
+            done = len(partial)
+            paths = save_dataset_files(partial, out, PARTIAL_STEM)
+            saved = f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
+            if isinstance(err, KeyboardInterrupt):
+                stopped = f"Scoring stopped after {done} of {rows_total} rows. {saved}"
+                raise RunInterrupted(stopped, done, paths) from err
+            raise RuntimeError(
+                f"Scoring stopped at rows {done}-{min(done + batch_size, rows_total) - 1}: {err} {saved}"
+            ) from err
+        t3 = time.perf_counter()
 
-    handler.phase(state, "writing")
-    done = len(columns[SCORE_COLUMN])
-    scored = dataset.select(range(done))
+        handler.phase(state, "writing")
+        scored = _with_columns(dataset, columns)
+        done = len(scored)
+        files = save_dataset_files(scored, out, SCORED_STEM)
+
+        summary = run_summary(
+            scorer,
+            source=source,
+            rows_total=rows_total,
+            rows_scored=done,
+            stopped_early=state.stopped_early,
+            max_seconds=max_seconds,
+            quantiles=score_quantiles(columns[SCORE_COLUMN]),
+            times=(t0, t1, t2, t3),
+            pairs_scored=done * len(scorer.tasks),
+            flags=columns[FLAGS_COLUMN],
+            gates=gates,
+            tasks=tasks_record,
+            task_seconds=task_seconds,
+        )
+        summary["files"] = files
+        if top_percent is not None:
+            summary["selection"] = selection_record(scored, top_percent, out, gates=gates)
+        remove_stale_outputs(out, selection=top_percent is not None)
+        write_summary(out, summary)
+        return scored, summary
+
+
+def _with_columns(dataset: Any, columns: Mapping[str, list]) -> Any:
+    """The first rows of `dataset` with the score columns added, as many rows as every column holds.
+
+    An interrupt may land between the columns of a batch; rows not in every column are left out.
+    """
+    done = min((len(values) for values in columns.values()), default=0)
+    rows = dataset.select(range(done))
     for name, values in columns.items():
-        scored = scored.add_column(name, values)
-    files = save_dataset_files(scored, out, "scored")
-    for stale in ("scored.partial.parquet", "scored.partial.jsonl"):
-        (out / stale).unlink(missing_ok=True)
-
-    summary = run_summary(
-        scorer,
-        source=source,
-        rows_total=rows_total,
-        rows_scored=done,
-        stopped_early=state.stopped_early,
-        max_seconds=max_seconds,
-        quantiles=score_quantiles(columns[SCORE_COLUMN]),
-        times=(t0, t1, t2, t3),
-        pairs_scored=done * len(scorer.tasks),
-        flags=columns[FLAGS_COLUMN],
-        gates=gates,
-        tasks=tasks_record,
-        task_seconds=task_seconds,
-    )
-    summary["files"] = files
-    if top_percent is not None:
-        summary["selection"] = selection_record(scored, top_percent, out, gates=gates)
-    write_summary(out, summary)
-    return scored, summary
+        rows = rows.add_column(name, values[:done])
+    return rows

@@ -8,6 +8,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from ..data.formatting import examples_from_batch, resolve_columns
 from ..gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, bits_to_flags, check_gates, flags_to_bits
 from ..scoring.scorer import ONE_SHOT_COLUMN, GoldenScorer
 from ..selection import GAIN_COLUMN, SCORE_COLUMN, gated_rows
-from ..utils.files import check_writable
+from ..utils.files import check_writable, folder_lock, temporary_path
 from .checkpoint import (
     CHECKPOINT_DIR,
     TASKS_COLUMN,
@@ -34,7 +35,15 @@ from .checkpoint import (
     wait_for_shards,
 )
 from .loop import Batch, CallbackHandler, ProgressCallback, RunCallback, RunState, check_callbacks, run_batches
-from .outputs import run_summary, save_dataset_files, selection_record, write_summary
+from .outputs import (
+    SCORED_STEM,
+    SELECTED_STEM,
+    remove_stale_outputs,
+    run_summary,
+    save_dataset_files,
+    selection_record,
+    write_summary,
+)
 from .prospecting import check_run_arguments, prepare_task_set
 
 logger = logging.getLogger(__name__)
@@ -74,7 +83,10 @@ def prospect_sharded(
     Args:
         dataset (`datasets.Dataset` or `datasets.IterableDataset`): The candidates; a stream is read shard by shard.
         scorer (`GoldenScorer`): The scorer.
-        out_dir (`str`): Output folder; the checkpoint lives in its `checkpoint/` subfolder.
+        out_dir (`str`): Output folder; the checkpoint lives in its `checkpoint/` subfolder. Process 0 holds the
+            folder for the run (see `folder_lock`), so another run there is refused; the other processes of the run
+            share it. A finished run removes the `scored.partial.*` of an earlier run, and its `selected.*` when it
+            makes no selection.
         task_set (*optional*): As for `prospect`; `"auto"` needs a map-style dataset and draws its tasks from the
             rows to be scored (before deduplication). Every process builds the same tasks from the same seed; the
             checkpoint's fingerprint holds the tasks, so a process that built other tasks is refused, never mixed in.
@@ -106,6 +118,7 @@ def prospect_sharded(
     Raises:
         ValueError: Bad arguments, or a checkpoint of other settings or other data in `out_dir`.
         PermissionError: `out_dir` is not writable.
+        FolderLockedError: Another live run holds `out_dir` (process 0 only; a `RuntimeError`).
         TimeoutError: Another process made no progress for `timeout` seconds.
     """
     check_run_arguments(top_percent=top_percent, limit=limit, gates=gates, shard_size=shard_size)
@@ -127,145 +140,152 @@ def prospect_sharded(
     if streaming and isinstance(task_set, str) and task_set == "auto":
         raise ValueError("`task_set='auto'` samples the data, which a stream cannot give: load it map-style.")
     out = check_writable(out_dir)
-    hooks = [
-        ProgressCallback(f"Prospecting (process {rank}/{world})", disable=not progress),
-        *check_callbacks(callbacks),
-    ]
-    handler, state = CallbackHandler(hooks), RunState()
+    # Process 0 holds the folder for the run (it writes the outputs); the other processes of the run share it.
+    with folder_lock(out) if rank == 0 else nullcontext():
+        hooks = [
+            ProgressCallback(f"Prospecting (process {rank}/{world})", disable=not progress),
+            *check_callbacks(callbacks),
+        ]
+        handler, state = CallbackHandler(hooks), RunState()
 
-    t0 = time.perf_counter()
-    handler.phase(state, "loading")
-    scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
-    t1 = time.perf_counter()
+        t0 = time.perf_counter()
+        handler.phase(state, "loading")
+        scorer.loaded_prospector  # noqa: B018 - loads the model (timed as load_s)
+        t1 = time.perf_counter()
 
-    work, rep_of, dedup_info = dataset, None, None
-    if not streaming:
-        total = len(dataset) if limit is None else min(limit, len(dataset))
-        work = dataset.select(range(total)) if total < len(dataset) else dataset
-    handler.phase(state, "tasks")
-    scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress and rank == 0)
-    state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
-    t_tasks = time.perf_counter()
-    if not streaming:
-        if dedup_threshold is not None:
-            from .duplicates import duplicate_representatives
+        work, rep_of, dedup_info = dataset, None, None
+        if not streaming:
+            total = len(dataset) if limit is None else min(limit, len(dataset))
+            work = dataset.select(range(total)) if total < len(dataset) else dataset
+        handler.phase(state, "tasks")
+        scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress and rank == 0)
+        state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
+        t_tasks = time.perf_counter()
+        if not streaming:
+            if dedup_threshold is not None:
+                from .duplicates import duplicate_representatives
 
-            rep_of, dedup_info = duplicate_representatives(work, scorer.columns, threshold=dedup_threshold)
-            work = work.select(np.unique(rep_of).tolist())
-    rows = None if streaming else len(work)
-    extra = {
-        "limit": limit,
-        "dedup_threshold": dedup_threshold,
-        "early_stop": early_stop.settings() if early_stop is not None else None,
-        "top_percent": top_percent if early_stop is not None else None,
-    }
-    checkpoint = Checkpoint(
-        out / CHECKPOINT_DIR, run_fingerprint(scorer, shard_size=shard_size, rows=rows, extra=extra), resume=resume
-    )
-    handler.phase(state, "zero_shot")
-    s_zero = checkpoint.zero_shot((lambda: scorer.zero_shot_scores) if rank == 0 else None, timeout=timeout)
-    scorer.use_zero_shot_scores(s_zero)
-    t2 = time.perf_counter()
-    run_start = time.time()
-
-    if early_stop is not None:
-        early_stop.start(scorer, n_rows=rows, top_percent=top_percent)
-    counts = {"scored": 0, "resumed": 0, "corrupt": 0}
-    n_shards, mapping = 0, None
-
-    def shards():
-        nonlocal n_shards, mapping
-        for k, start, get in iter_shards(work, shard_size, None if rows is not None else limit):
-            n_shards = k + 1
-            if k % world != rank:
-                continue
-            batch = get()
-            if mapping is None:
-                mapping = resolve_columns(list(batch.keys()), scorer.columns)
-            size = len(next(iter(batch.values())))
-            yield Batch(start, size, (k, examples_from_batch(batch, mapping, list(range(start, start + size)))))
-
-    def score_shard(batch: Batch) -> dict[str, np.ndarray]:
-        k, examples = batch.payload
-        digest = rows_digest(examples)
-        try:
-            arrays = checkpoint.read_shard(k, digest)
-        except CorruptShardError as err:
-            checkpoint.quarantine(k, err)
-            counts["corrupt"] += 1
-            arrays = None
-        if arrays is not None:
-            counts["resumed"] += 1
-            if early_stop is not None:
-                early_stop.observe(arrays)
-            return arrays
-        arrays = early_stop.score(examples, batch.start) if early_stop is not None else shard_arrays(scorer, examples)
-        checkpoint.write_shard(k, batch.start, digest, arrays)
-        counts["scored"] += 1
-        return arrays
-
-    state.rows_total = rows
-    handler.phase(state, "scoring")
-    for _ in run_batches(shards(), score_shard, handler, state):
-        pass
-    if rank != 0:
-        logger.info("Process %d finished its shards (%s).", rank, counts)
-        return None, None
-    wait_for_shards(checkpoint, n_shards, timeout=timeout, world_size=world)
-    t3 = time.perf_counter()
-    handler.phase(state, "writing")
-
-    this_run = _rows_scored_since(checkpoint, n_shards, run_start)
-    if streaming:
-        scored, files, selection, quantiles, done, flags = _assemble_stream(
-            dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, gates
-        )
-    else:
-        scored, done = _assemble(dataset, checkpoint, n_shards, rep_of, len(work) if rep_of is None else len(rep_of))
-        files = save_dataset_files(scored, out, "scored")
-        quantiles = exact_quantiles(Counter(scored[SCORE_COLUMN]))
-        selection = None if top_percent is None else selection_record(scored, top_percent, out, gates=gates)
-        flags = Counter(scored[FLAGS_COLUMN])
-
-    summary = run_summary(
-        scorer,
-        source=source,
-        rows_total=done,
-        rows_scored=done,
-        stopped_early=False,
-        max_seconds=None,
-        quantiles=quantiles,
-        times=(t0, t1, t2, t3),
-        pairs_scored=this_run * len(scorer.tasks),
-        flags=flags,
-        gates=gates,
-        tasks=tasks_record,
-        task_seconds=t_tasks - t1,
-    )
-    summary.update(
-        {
-            "sharding": {
-                "processes": world,
-                "shard_size": shard_size,
-                "shards": n_shards,
-                "shards_scored_by_process_0": counts["scored"],
-                "shards_resumed_by_process_0": counts["resumed"],
-                "corrupt_shards_rescored": counts["corrupt"],
-                "rows_scored_this_run": this_run,
-                "streaming": streaming,
-                "checkpoint": str(checkpoint.folder),
-            },
-            "files": files,
+                rep_of, dedup_info = duplicate_representatives(work, scorer.columns, threshold=dedup_threshold)
+                work = work.select(np.unique(rep_of).tolist())
+        rows = None if streaming else len(work)
+        extra = {
+            "limit": limit,
+            "dedup_threshold": dedup_threshold,
+            "early_stop": early_stop.settings() if early_stop is not None else None,
+            "top_percent": top_percent if early_stop is not None else None,
         }
-    )
-    if dedup_info is not None:
-        summary["dedup"] = dedup_info
-    if early_stop is not None:
-        summary["early_stop"] = early_stop.report()
-    if selection is not None:
-        summary["selection"] = selection
-    write_summary(out, summary)
-    return scored, summary
+        checkpoint = Checkpoint(
+            out / CHECKPOINT_DIR, run_fingerprint(scorer, shard_size=shard_size, rows=rows, extra=extra), resume=resume
+        )
+        handler.phase(state, "zero_shot")
+        s_zero = checkpoint.zero_shot((lambda: scorer.zero_shot_scores) if rank == 0 else None, timeout=timeout)
+        scorer.use_zero_shot_scores(s_zero)
+        t2 = time.perf_counter()
+        run_start = time.time()
+
+        if early_stop is not None:
+            early_stop.start(scorer, n_rows=rows, top_percent=top_percent)
+        counts = {"scored": 0, "resumed": 0, "corrupt": 0}
+        n_shards, mapping = 0, None
+
+        def shards():
+            nonlocal n_shards, mapping
+            for k, start, get in iter_shards(work, shard_size, None if rows is not None else limit):
+                n_shards = k + 1
+                if k % world != rank:
+                    continue
+                batch = get()
+                if mapping is None:
+                    mapping = resolve_columns(list(batch.keys()), scorer.columns)
+                size = len(next(iter(batch.values())))
+                yield Batch(start, size, (k, examples_from_batch(batch, mapping, list(range(start, start + size)))))
+
+        def score_shard(batch: Batch) -> dict[str, np.ndarray]:
+            k, examples = batch.payload
+            digest = rows_digest(examples)
+            try:
+                arrays = checkpoint.read_shard(k, digest)
+            except CorruptShardError as err:
+                checkpoint.quarantine(k, err)
+                counts["corrupt"] += 1
+                arrays = None
+            if arrays is not None:
+                counts["resumed"] += 1
+                if early_stop is not None:
+                    early_stop.observe(arrays)
+                return arrays
+            arrays = (
+                early_stop.score(examples, batch.start) if early_stop is not None else shard_arrays(scorer, examples)
+            )
+            checkpoint.write_shard(k, batch.start, digest, arrays)
+            counts["scored"] += 1
+            return arrays
+
+        state.rows_total = rows
+        handler.phase(state, "scoring")
+        for _ in run_batches(shards(), score_shard, handler, state):
+            pass
+        if rank != 0:
+            logger.info("Process %d finished its shards (%s).", rank, counts)
+            return None, None
+        wait_for_shards(checkpoint, n_shards, timeout=timeout, world_size=world)
+        t3 = time.perf_counter()
+        handler.phase(state, "writing")
+
+        this_run = _rows_scored_since(checkpoint, n_shards, run_start)
+        if streaming:
+            scored, files, selection, quantiles, done, flags = _assemble_stream(
+                dataset, checkpoint, n_shards, out, shard_size, limit, top_percent, gates
+            )
+        else:
+            scored, done = _assemble(
+                dataset, checkpoint, n_shards, rep_of, len(work) if rep_of is None else len(rep_of)
+            )
+            files = save_dataset_files(scored, out, SCORED_STEM)
+            quantiles = exact_quantiles(Counter(scored[SCORE_COLUMN]))
+            selection = None if top_percent is None else selection_record(scored, top_percent, out, gates=gates)
+            flags = Counter(scored[FLAGS_COLUMN])
+
+        summary = run_summary(
+            scorer,
+            source=source,
+            rows_total=done,
+            rows_scored=done,
+            stopped_early=False,
+            max_seconds=None,
+            quantiles=quantiles,
+            times=(t0, t1, t2, t3),
+            pairs_scored=this_run * len(scorer.tasks),
+            flags=flags,
+            gates=gates,
+            tasks=tasks_record,
+            task_seconds=t_tasks - t1,
+        )
+        summary.update(
+            {
+                "sharding": {
+                    "processes": world,
+                    "shard_size": shard_size,
+                    "shards": n_shards,
+                    "shards_scored_by_process_0": counts["scored"],
+                    "shards_resumed_by_process_0": counts["resumed"],
+                    "corrupt_shards_rescored": counts["corrupt"],
+                    "rows_scored_this_run": this_run,
+                    "streaming": streaming,
+                    "checkpoint": str(checkpoint.folder),
+                },
+                "files": files,
+            }
+        )
+        if dedup_info is not None:
+            summary["dedup"] = dedup_info
+        if early_stop is not None:
+            summary["early_stop"] = early_stop.report()
+        if selection is not None:
+            summary["selection"] = selection
+        remove_stale_outputs(out, selection=selection is not None)
+        write_summary(out, summary)
+        return scored, summary
 
 
 def shard_arrays(scorer: GoldenScorer, examples: list) -> dict[str, np.ndarray]:
@@ -338,12 +358,14 @@ def _arrow_table(batch: dict[str, list], schema: Any = None):
 
 
 class _StreamWriter:
-    """Writes rows chunk by chunk to `<stem>.parquet` and `<stem>.jsonl` (temporary names, renamed on close)."""
+    """Writes rows chunk by chunk to `<stem>.parquet` and `<stem>.jsonl` through unique temporary files, renamed on
+    `close`, so that two writers of the same stem never write into each other's file. Used as a context manager, a
+    writer left unclosed (an error, Ctrl-C) removes its temporary files."""
 
     def __init__(self, out: Path, stem: str):
-        self.out, self.stem, self.writer, self.schema = out, stem, None, None
-        self.tmp = {s: out / f".{stem}.{s}.tmp" for s in ("parquet", "jsonl")}
-        self.jsonl = open(self.tmp["jsonl"], "w", encoding="utf-8")  # noqa: SIM115 - closed in `close`
+        self.out, self.stem, self.writer, self.schema, self.closed = out, stem, None, None, False
+        self.tmp = {s: temporary_path(out / f"{stem}.{s}") for s in ("parquet", "jsonl")}
+        self.jsonl = open(self.tmp["jsonl"], "w", encoding="utf-8")  # noqa: SIM115 - closed in `close` or `abort`
 
     def write(self, batch: dict[str, list]) -> None:
         import pyarrow.parquet as pq
@@ -362,12 +384,31 @@ class _StreamWriter:
             self.writer = pq.ParquetWriter(self.tmp["parquet"], self.schema or _empty_schema())
         self.writer.close()
         self.jsonl.close()
+        self.closed = True
         paths = {}
         for suffix, tmp in self.tmp.items():
             final = self.out / f"{self.stem}.{suffix}"
             os.replace(tmp, final)
             paths[suffix] = str(final)
         return paths
+
+    def abort(self) -> None:
+        """Close the files and remove the temporary ones (the outputs of an earlier run stay as they were)."""
+        self.closed = True
+        try:
+            if self.writer is not None:
+                self.writer.close()
+            self.jsonl.close()
+        finally:
+            for tmp in self.tmp.values():
+                tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> _StreamWriter:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if not self.closed:
+            self.abort()
 
 
 def _empty_schema():
@@ -382,20 +423,20 @@ def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_
     The top is exact: the rows no chosen gate flags, ranked as `select_top` ranks them, with the count of
     `n_selected` of all rows.
     """
-    writer = _StreamWriter(out, "scored")
     counts: Counter = Counter()
     flag_values: Counter = Counter()
     done = 0
-    for k, _, get in iter_shards(dataset, shard_size, limit):
-        if k >= n_shards:
-            break
-        batch = dict(get())
-        batch.update(_columns(checkpoint.read_shard(k)))
-        counts.update(batch[SCORE_COLUMN])
-        flag_values.update(batch.get(FLAGS_COLUMN, []))
-        done += len(batch[SCORE_COLUMN])
-        writer.write(batch)
-    files = writer.close()
+    with _StreamWriter(out, SCORED_STEM) as writer:
+        for k, _, get in iter_shards(dataset, shard_size, limit):
+            if k >= n_shards:
+                break
+            batch = dict(get())
+            batch.update(_columns(checkpoint.read_shard(k)))
+            counts.update(batch[SCORE_COLUMN])
+            flag_values.update(batch.get(FLAGS_COLUMN, []))
+            done += len(batch[SCORE_COLUMN])
+            writer.write(batch)
+        files = writer.close()
     selection = None
     if top_percent is not None:
 
@@ -413,31 +454,32 @@ def _assemble_stream(dataset, checkpoint, n_shards, out, shard_size, limit, top_
 
         n_ungated = sum(len(golden) for golden, _ in read())
         g_star, gain_key, ties, n_keep = stream_threshold(read, done, top_percent, n_keep=n_ungated)
-        picker = _StreamWriter(out, "selected")
         tie_seen = 0
-        for k, _, get in iter_shards(dataset, shard_size, limit):
-            if k >= n_shards:
-                break
-            arrays = checkpoint.read_shard(k)
-            allowed = ungated(arrays)
-            golden, key = arrays["golden"], order_key(arrays["gain"])
-            keep = allowed & ((golden > g_star) | ((golden == g_star) & (key > gain_key)))
-            tie = np.flatnonzero(allowed & (golden == g_star) & (key == gain_key))
-            take = tie[: max(0, ties - tie_seen)]
-            tie_seen += len(take)
-            keep[take] = True
-            if keep.any():
-                batch = dict(get())
-                batch.update(_columns(arrays))
-                idx = np.flatnonzero(keep).tolist()
-                picker.write({name: [values[i] for i in idx] for name, values in batch.items()})
+        with _StreamWriter(out, SELECTED_STEM) as picker:
+            for k, _, get in iter_shards(dataset, shard_size, limit):
+                if k >= n_shards:
+                    break
+                arrays = checkpoint.read_shard(k)
+                allowed = ungated(arrays)
+                golden, key = arrays["golden"], order_key(arrays["gain"])
+                keep = allowed & ((golden > g_star) | ((golden == g_star) & (key > gain_key)))
+                tie = np.flatnonzero(allowed & (golden == g_star) & (key == gain_key))
+                take = tie[: max(0, ties - tie_seen)]
+                tie_seen += len(take)
+                keep[take] = True
+                if keep.any():
+                    batch = dict(get())
+                    batch.update(_columns(arrays))
+                    idx = np.flatnonzero(keep).tolist()
+                    picker.write({name: [values[i] for i in idx] for name, values in batch.items()})
+            picked = picker.close()
         selection = {
             "top_percent": top_percent,
             "rows_selected": n_keep,
             "threshold": float(g_star) if n_keep else None,
             "gates": list(check_gates(gates) or ()),
             "order": "dataset order (streaming)",
-            "files": picker.close(),
+            "files": picked,
         }
     from datasets import load_dataset
 
