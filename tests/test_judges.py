@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -27,13 +29,15 @@ class Endpoint:
     """A chat-completions server on 127.0.0.1 whose judge prefers the answer without "WRONG" in it.
 
     `script` lists, per request in order, what to answer: `"ok"`, `"text"` (no logprobs), `"garbage"`, or an HTTP
-    status; after the script, `default`.
+    status; after the script, `default`. Each answer waits `delay` seconds; `answered` lists the user prompts of
+    the requests answered in full, and `after_answer(n)` is called (in the server's thread) after the n-th one.
     """
 
     LOGPROB_BEST, LOGPROB_OTHER = -0.1, -2.4
 
-    def __init__(self, default="ok", script=()):
+    def __init__(self, default="ok", script=(), delay=0.0):
         self.default, self.script, self.requests = default, list(script), []
+        self.delay, self.answered, self.after_answer = delay, [], None
         self.lock = threading.Lock()
         endpoint = self
 
@@ -46,6 +50,8 @@ class Endpoint:
                 with endpoint.lock:
                     endpoint.requests.append({"body": body, "auth": self.headers.get("Authorization")})
                     action = endpoint.script.pop(0) if endpoint.script else endpoint.default
+                if endpoint.delay:
+                    time.sleep(endpoint.delay)
                 if self.headers.get("Authorization") != f"Bearer {SECRET}":
                     return self.reply(401, {"error": {"message": "invalid api key"}})
                 if isinstance(action, int):
@@ -61,7 +67,12 @@ class Endpoint:
                     best_lp, other_lp = endpoint.LOGPROB_BEST, endpoint.LOGPROB_OTHER
                     top = [{"token": best, "logprob": best_lp}, {"token": other, "logprob": other_lp}]
                     choice["logprobs"] = {"content": [{"token": best, "logprob": best_lp, "top_logprobs": top}]}
-                return self.reply(200, {"id": "x", "object": "chat.completion", "choices": [choice]})
+                self.reply(200, {"id": "x", "object": "chat.completion", "choices": [choice]})
+                with endpoint.lock:
+                    endpoint.answered.append(user)
+                    answered = len(endpoint.answered)
+                if endpoint.after_answer is not None:
+                    endpoint.after_answer(answered)
 
             def reply(self, status, payload, headers=None):
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
@@ -304,6 +315,46 @@ def test_failed_run_keeps_paid_verdicts(key, tmp_path):
         assert rerun.n_requests == 4  # the 2 verdicts of the failed run were not paid twice
     finally:
         endpoint.close()
+
+
+def test_ctrl_c_stops_paying_and_caches_what_was_paid(key, tmp_path):
+    """Ctrl-C while judging sends at most `num_workers` more requests, and every verdict answered is in the cache.
+
+    The probe of the issue: 40 pairs, 4 workers, an endpoint that takes 0.1 s per answer, and SIGINT-like
+    interruption of the main thread (`KeyboardInterrupt`, raised by a signal handler) once 6 verdicts came back.
+    """
+    n, workers = 40, 4
+    endpoint = Endpoint(delay=0.1)
+    sent_at_interrupt = []
+
+    def interrupt(signum, frame):
+        sent_at_interrupt.append(len(endpoint.requests))
+        raise KeyboardInterrupt
+
+    main = threading.main_thread().ident
+    endpoint.after_answer = lambda answered: answered == 6 and signal.pthread_kill(main, signal.SIGUSR1)
+    instructions = [f"Question {i}?" for i in range(n)]
+    predictions, references = [f"Answer {i}." for i in range(n)], [f"{WRONG} {i}." for i in range(n)]
+    judge = _openai(endpoint, key, tmp_path, num_workers=workers, orders="fixed")
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            judge(instructions, predictions, references)
+        time.sleep(3 * endpoint.delay)  # a worker left running would send more meanwhile
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        endpoint.close()
+    assert len(sent_at_interrupt) == 1
+    sent_after = len(endpoint.requests) - sent_at_interrupt[0]
+    assert sent_after <= workers, f"{sent_after} requests sent after Ctrl-C (at most {workers} may be)"
+    fingerprint = judge.fingerprint()
+    key_of = {
+        judge.user_prompt(*item): VerdictCache.key(fingerprint, *item)
+        for item in zip(instructions, references, predictions, strict=True)
+    }
+    cached = json.loads(judge.cache.path.read_text())
+    lost = [user for user in endpoint.answered if key_of[user] not in cached]
+    assert not lost, f"{len(lost)} of {len(endpoint.answered)} answered verdicts are not in the cache"
 
 
 def test_key_never_leaks(endpoint, key, tmp_path, caplog):

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -422,6 +422,10 @@ class JudgeRequestError(RuntimeError):
     """The endpoint refused a request, or kept failing after all retries."""
 
 
+class _Stopped(Exception):
+    """A request given up because the run was interrupted or failed (never raised out of the judge)."""
+
+
 class _RateLimiter:
     def __init__(self, per_minute: float | None):
         self.interval = 60.0 / per_minute if per_minute else 0.0
@@ -498,6 +502,8 @@ class OpenAIJudge(PairwiseJudge):
     Requests run in `num_workers` threads under an optional rate limit; 429, 5xx and network errors are retried with
     exponential backoff (honouring `Retry-After`); other HTTP errors stop the run with a clear error. An answer that
     cannot be read (not JSON, no choices, no identifier) skips the pair, counted and reported, and is not cached.
+    Ctrl-C, or a request that fails for good, cancels the requests not yet sent (at most the `num_workers` already
+    sent are still answered) and caches every verdict that came back before the error is raised again.
     The key is read from the environment at each request and never stored, logged or cached.
 
     Args:
@@ -568,8 +574,11 @@ class OpenAIJudge(PairwiseJudge):
     def _redact(self, text: str) -> str:
         return redact(text, os.environ.get(self.api_key_env))
 
-    def _post(self, body: dict) -> bytes:
-        """POST to `/chat/completions` with retries; returns the body of a 200 answer."""
+    def _post(self, body: dict, stop: threading.Event | None = None) -> bytes:
+        """POST to `/chat/completions` with retries; returns the body of a 200 answer.
+
+        Once `stop` is set (the run was interrupted or failed), no request or retry is sent any more.
+        """
         url = f"{self.base_url}/chat/completions"
         data = json.dumps(body).encode()
         last = ""
@@ -578,6 +587,8 @@ class OpenAIJudge(PairwiseJudge):
             if not key:
                 raise ValueError(f"The environment variable `{self.api_key_env}` holding the endpoint key is not set.")
             self._limiter.wait()
+            if stop is not None and stop.is_set():
+                raise _Stopped
             headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
             request = urllib.request.Request(url, data=data, method="POST", headers=headers)
             wait = None
@@ -601,10 +612,13 @@ class OpenAIJudge(PairwiseJudge):
                 wait = self.backoff * 2**attempt * (1 + random.random() / 4)
             wait = min(wait, self.max_backoff)
             logger.warning("%s failed (%s); retry %d/%d in %.2fs.", url, last, attempt + 1, self.max_retries, wait)
-            time.sleep(wait)
+            if stop is None:
+                time.sleep(wait)
+            elif stop.wait(wait):  # woken at once when the run stops
+                raise _Stopped
         raise JudgeRequestError(f"{url} kept failing after {self.max_retries} retries; last: {last}")
 
-    def _ask(self, item: tuple[str, str, str]) -> Verdict:
+    def _ask(self, item: tuple[str, str, str], stop: threading.Event | None = None) -> Verdict:
         user = self.user_prompt(*item)
         body: dict[str, Any] = {
             "model": self.model,
@@ -614,23 +628,43 @@ class OpenAIJudge(PairwiseJudge):
         }
         if self.logprobs:
             body.update(logprobs=True, top_logprobs=self.top_logprobs)
-        return parse_chat_verdict(self._post(body), self.verdict_tokens)
+        return parse_chat_verdict(self._post(body, stop), self.verdict_tokens)
 
     def _score(self, items: list[tuple[str, str, str]], on_result: Callable[[int, Verdict], None]) -> None:
+        """Ask for the verdicts in `num_workers` threads.
+
+        On the first failed request, and on any exception in this thread (Ctrl-C included), the requests not yet
+        sent are cancelled and no retry is sent any more: at most the `num_workers` requests already on the wire
+        are still paid for. Their verdicts, and every other verdict that came back, are handed to `on_result` (so
+        they are cached) before the error is raised again.
+        """
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=self.num_workers)
+        futures: dict[Future, int] = {}
+        reported: set[Future] = set()
         error: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=self.num_workers) as pool:
-            futures = {pool.submit(self._ask, item): j for j, item in enumerate(items)}
+        try:
+            for j, item in enumerate(items):
+                futures[pool.submit(self._ask, item, stop)] = j
             for future in as_completed(futures):
-                if future.cancelled():
-                    continue
-                exc = future.exception()
-                if exc is not None:
-                    if error is None:
-                        error = exc
-                        for other in futures:
-                            other.cancel()
-                    continue
-                on_result(futures[future], future.result())  # verdicts that arrive are kept, even after a failure
+                exc = None if future.cancelled() else future.exception()
+                if exc is None and not future.cancelled():
+                    on_result(futures[future], future.result())  # verdicts that arrive are kept, even after a failure
+                    reported.add(future)
+                elif exc is not None and error is None and not isinstance(exc, _Stopped):
+                    error = exc
+                    stop.set()
+                    for other in futures:  # the workers skip them (and so `as_completed` sees them end)
+                        other.cancel()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)  # waits for the requests on the wire only
+            for future, j in futures.items():
+                if future not in reported and not future.cancelled() and future.exception() is None:
+                    on_result(j, future.result())
+            raise
+        finally:
+            pool.shutdown(wait=True)
         if error is not None:
             raise error
 
