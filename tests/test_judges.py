@@ -12,7 +12,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hf_nuggets.evaluation.judges import JudgeRequestError, LocalJudge, OpenAIJudge, VerdictCache, parse_chat_verdict
+from hf_nuggets.evaluation.judges import (
+    JudgeRequestError,
+    LocalJudge,
+    OpenAIJudge,
+    PairwiseJudge,
+    VerdictCache,
+    parse_chat_verdict,
+)
 from hf_nuggets.evaluation.winrate import alpaca_eval_winrate
 
 SECRET = "sk-test-7f3a9c1e5b2d4f60"
@@ -28,9 +35,10 @@ PAIRS = {
 class Endpoint:
     """A chat-completions server on 127.0.0.1 whose judge prefers the answer without "WRONG" in it.
 
-    `script` lists, per request in order, what to answer: `"ok"`, `"text"` (no logprobs), `"garbage"`, or an HTTP
-    status; after the script, `default`. Each answer waits `delay` seconds; `answered` lists the user prompts of
-    the requests answered in full, and `after_answer(n)` is called (in the server's thread) after the n-th one.
+    `script` lists, per request in order, what to answer: `"ok"`, `"text"` (no logprobs), `"garbage"`, `"-inf"`
+    (both identifiers at logprob `-inf`), or an HTTP status; after the script, `default`. Each answer waits `delay`
+    seconds; `answered` lists the user prompts of the requests answered in full, and `after_answer(n)` is called
+    (in the server's thread) after the n-th one.
     """
 
     LOGPROB_BEST, LOGPROB_OTHER = -0.1, -2.4
@@ -63,8 +71,10 @@ class Endpoint:
                 best = "M" if WRONG in first else "m"
                 other = "m" if best == "M" else "M"
                 choice = {"index": 0, "message": {"role": "assistant", "content": best}, "finish_reason": "length"}
-                if action == "ok" and body.get("logprobs"):
+                if action in ("ok", "-inf") and body.get("logprobs"):
                     best_lp, other_lp = endpoint.LOGPROB_BEST, endpoint.LOGPROB_OTHER
+                    if action == "-inf":
+                        best_lp = other_lp = -math.inf  # sent as `-Infinity`, which Python's json reads
                     top = [{"token": best, "logprob": best_lp}, {"token": other, "logprob": other_lp}]
                     choice["logprobs"] = {"content": [{"token": best, "logprob": best_lp, "top_logprobs": top}]}
                 self.reply(200, {"id": "x", "object": "chat.completion", "choices": [choice]})
@@ -140,6 +150,42 @@ def test_cache_ignores_an_unreadable_file(tmp_path, caplog):
     """A corrupt cache file is reported and ignored, not fatal."""
     (tmp_path / "v.json").write_text("{not json")
     assert len(VerdictCache(tmp_path / "v.json")) == 0 and "unreadable verdict cache" in caplog.text
+
+
+class ScriptedJudge(PairwiseJudge):
+    """A judge whose verdict on `(instruction, output_1, output_2)` is `verdicts[instruction]`; counts its calls."""
+
+    name = "scripted"
+
+    def __init__(self, verdicts, **kwargs):
+        super().__init__(orders="fixed", progress=False, **kwargs)
+        self.verdicts, self.n_calls = verdicts, 0
+
+    def _score(self, items, on_result):
+        for j, (instruction, _, _) in enumerate(items):
+            self.n_calls += 1
+            on_result(j, (self.verdicts[instruction], None, None))
+
+
+def test_nan_verdicts_are_skipped_and_never_cached(tmp_path, caplog):
+    """A NaN verdict is a counted skip with a reason (like a garbage answer), not cached, and asked again later;
+    a NaN already in a cache file (written by an older version) is not served."""
+    verdicts = {"Q1?": math.nan, "Q2?": 0.75}
+    args = (list(verdicts), ["good 1", "good 2"], ["base 1", "base 2"])
+    judge = ScriptedJudge(verdicts, cache_dir=tmp_path)
+    out = alpaca_eval_winrate(*args[1:], args[0], judge=judge, length_controlled=False)
+    result = judge(*args)
+    assert (result.n_skipped, result.reasons) == (1, ["NaN verdict", None])
+    assert math.isnan(result.preferences[0]) and result.preferences[1] == 1.75
+    assert out["n_skipped"] == 1 and "Skipped 1 of 2 pairs: {'NaN verdict': 1}" in caplog.text
+    cached = json.loads(judge.cache.path.read_text())
+    assert [entry["p"] for entry in cached.values()] == [0.75]  # the NaN was not written
+    again = ScriptedJudge({**verdicts, "Q1?": 0.25}, cache_dir=tmp_path)
+    assert again(*args).preferences == [1.25, 1.75] and again.n_calls == 1  # only the skipped pair is judged
+    stale = ScriptedJudge({**verdicts, "Q2?": 0.5}, cache_dir=tmp_path / "stale")
+    stale.cache.put(VerdictCache.key(stale.fingerprint(), "Q2?", "base 2", "good 2"), {"p": math.nan})
+    stale.cache.flush()
+    assert stale(*args).preferences[1] == 1.5 and stale.n_calls == 2  # the stale NaN is judged again
 
 
 # ------------------------------------------------------------------------------------------------------ local
@@ -288,6 +334,21 @@ def test_openai_garbage_is_a_counted_skip_not_cached(key, tmp_path, caplog):
         assert (out["n_skipped"], out["n_total"]) == (1, 2) and "malformed response" in caplog.text
         again = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
         again(PAIRS["instructions"][:3], PAIRS["predictions"][:3], PAIRS["references"][:3])
+        assert again.n_requests == 1  # only the skipped pair is asked again
+    finally:
+        endpoint.close()
+
+
+def test_openai_minus_inf_logprobs_are_a_counted_skip_not_cached(key, tmp_path, caplog):
+    """Both identifiers at logprob `-inf` give no verdict (NaN): a counted skip, not cached, asked again later."""
+    endpoint = Endpoint(script=["-inf"], default="ok")
+    try:
+        judge = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        result = judge(PAIRS["instructions"][:2], PAIRS["predictions"][:2], PAIRS["references"][:2])
+        assert result.n_skipped == 1 and result.reasons[0] == "NaN verdict" and math.isnan(result.preferences[0])
+        assert len(json.loads(judge.cache.path.read_text())) == 1
+        again = _openai(endpoint, key, tmp_path, num_workers=1, orders="fixed")
+        again(PAIRS["instructions"][:2], PAIRS["predictions"][:2], PAIRS["references"][:2])
         assert again.n_requests == 1  # only the skipped pair is asked again
     finally:
         endpoint.close()

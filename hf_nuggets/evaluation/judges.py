@@ -126,6 +126,13 @@ def _default_cache_dir() -> Path:
 
 #: A verdict on one ordered pair: P(output 2 is better) or None, the reason of a skip, and a short raw answer.
 Verdict = tuple[float | None, str | None, str | None]
+#: The reason of a skip when the judge's probability is NaN (NaN logits, both identifiers at logprob `-inf`).
+NAN_VERDICT = "NaN verdict"
+
+
+def _usable(p: Any) -> bool:
+    """Whether `p` is a probability a verdict can be made of (not NaN, not missing)."""
+    return isinstance(p, (int, float)) and not math.isnan(p)
 
 
 class PairwiseJudge:
@@ -133,6 +140,7 @@ class PairwiseJudge:
 
     Subclasses give `name`, `fingerprint()` (the settings that change a verdict) and `_score(items, on_result)`,
     which judges ordered pairs `(instruction, output_1, output_2)` and calls `on_result(index, verdict)` for each.
+    A verdict without a probability, or with a NaN one, skips its pair (counted, with its reason) and is not cached.
 
     Args:
         orders (`str`, *optional*, defaults to `"both"`): `"both"` judges each pair twice, the model's output second
@@ -210,7 +218,7 @@ class PairwiseJudge:
         missing = []
         for i, key in enumerate(keys):
             hit = cache.get(key) if cache is not None else None
-            if hit is not None:
+            if hit is not None and _usable(hit.get("p")):  # a NaN an older version cached is judged again
                 verdicts[i] = (hit["p"], None, hit.get("raw"))
             else:
                 missing.append(i)
@@ -224,6 +232,8 @@ class PairwiseJudge:
 
         def on_result(j: int, verdict: Verdict) -> None:
             i = missing[j]
+            if verdict[0] is not None and not _usable(verdict[0]):
+                verdict = (None, NAN_VERDICT, verdict[2])
             verdicts[i] = verdict
             if cache is not None and verdict[0] is not None:
                 cache.put(keys[i], {"p": verdict[0], "raw": verdict[2]})
@@ -485,6 +495,8 @@ def parse_chat_verdict(body: bytes | str, verdict_tokens: tuple[str, str] = ("m"
                 found[token] = float(entry["logprob"])
     if found:
         gap = found.get(id_2, -math.inf) - found.get(id_1, -math.inf)  # log odds that answer 2 is better
+        if math.isnan(gap):  # a NaN logprob, or both at -inf: the logprobs say nothing
+            return None, NAN_VERDICT, content[:20]
         p = 1.0 / (1.0 + math.exp(-gap)) if gap >= 0 else math.exp(gap) / (1.0 + math.exp(gap))
         return p, None, content[:20]
     if content == id_1:
