@@ -221,6 +221,53 @@ def test_local_judge_rerun_reads_the_cache(tiny_prospector, tmp_path):
     assert again(*args).preferences == expected and first.n_model_calls == 6 and again.n_model_calls == 0
 
 
+def test_local_judge_retrained_weights_are_judged_again(tiny_model_dir, tmp_path, monkeypatch):
+    """Weights retrained into the same folder get verdicts of their own, not the old weights' cached ones."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from hf_nuggets.scoring import prospector as prospectors
+
+    folder = tmp_path / "judge-model"
+    shutil.copytree(tiny_model_dir, folder)
+    args = (PAIRS["instructions"][:3], PAIRS["predictions"][:3], PAIRS["references"][:3])
+    settings = {"device": "cpu", "cache_dir": tmp_path / "cache", "progress": False}
+    monkeypatch.setattr(prospectors, "_LOADED", {})  # a fresh process: nothing loaded yet
+    first = LocalJudge(str(folder), **settings)
+    before = first(*args).preferences
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    with torch.no_grad():  # "retraining": new weights, same folder, same file names and shapes
+        for param in model.parameters():
+            param.mul_(-1.5)
+    model.save_pretrained(folder)
+    monkeypatch.setattr(prospectors, "_LOADED", {})  # another fresh process
+    second = LocalJudge(str(folder), **settings)
+    after = second(*args).preferences
+    assert first.n_model_calls == 6 and second.n_model_calls == 6, "the retrained model was served old verdicts"
+    assert after != pytest.approx(before)
+    monkeypatch.setattr(prospectors, "_LOADED", {})
+    third = LocalJudge(str(folder), **settings)
+    assert third(*args).preferences == after and third.n_model_calls == 0  # unchanged weights: served by the cache
+
+
+def test_local_judge_revision_keys_the_cache(tiny_prospector, tmp_path):
+    """Two commits of a Hub model loaded with the same arguments do not share verdicts: the revision is keyed."""
+    import copy
+
+    from hf_nuggets.scoring.prospector import Prospector
+
+    judges = []
+    for commit in ("a" * 40, "b" * 40):
+        model = copy.deepcopy(tiny_prospector.model)
+        model.config._commit_hash = commit
+        prospector = Prospector(model, tiny_prospector.tokenizer, tiny_prospector.name, dict(tiny_prospector.source))
+        judges.append(LocalJudge(prospector, cache_dir=tmp_path, progress=False))
+    assert judges[0].fingerprint() != judges[1].fingerprint()
+    assert judges[0].cache.path != judges[1].cache.path
+
+
 def test_local_judge_truncates_long_outputs(tiny_prospector, caplog):
     """Outputs longer than `max_output_tokens` are cut, counted and logged."""
     judge = LocalJudge(tiny_prospector, max_output_tokens=4, use_cache=False, progress=False)

@@ -344,10 +344,22 @@ class LocalJudge(PairwiseJudge):
             self.use_cache = False
 
     def fingerprint(self) -> dict:
-        if self._prospector is not None:
-            model = {"name": self._prospector.name, "source": self._prospector.source}
-        else:
-            model = {"name": "embedded" if self.model is None else str(self.model)}
+        """The judge's settings and its model: name, loading recipe, revision and a digest of the loaded weights.
+
+        The weights digest (`hf_nuggets.run.checkpoint.weights_digest`: the names, shapes, dtypes and first and last
+        256 values of every tensor) is read from the model in memory, so it keys the cache with the weights that
+        give the verdicts, however they were loaded: retrained weights saved into the same folder, a moved Hub
+        branch or a new `.gguf` get verdicts of their own. It loads the model if it is not loaded yet.
+        """
+        from ..run.checkpoint import weights_digest
+
+        prospector = self.prospector
+        model = {
+            "name": prospector.name,
+            "source": prospector.source,
+            "revision": prospector.revision,
+            "weights": weights_digest(prospector.model),
+        }
         return {**super().fingerprint(), "model": model, "max_output_tokens": self.max_output_tokens}
 
     @property
