@@ -401,6 +401,18 @@ def test_openai_minus_inf_logprobs_are_a_counted_skip_not_cached(key, tmp_path, 
         endpoint.close()
 
 
+def test_openai_top_logprobs_keys_the_cache(endpoint, key, tmp_path):
+    """Verdicts read from 5 top logprobs are not served to a judge that reads 1: `top_logprobs` keys the cache."""
+    args = (PAIRS["instructions"][:2], PAIRS["predictions"][:2], PAIRS["references"][:2])
+    _openai(endpoint, key, tmp_path, orders="fixed", top_logprobs=5)(*args)
+    narrow = _openai(endpoint, key, tmp_path, orders="fixed", top_logprobs=1)
+    narrow(*args)
+    assert narrow.n_requests == 2 and endpoint.requests[-1]["body"]["top_logprobs"] == 1
+    same = _openai(endpoint, key, tmp_path, orders="fixed", top_logprobs=1)
+    same(*args)
+    assert same.n_requests == 0
+
+
 def test_openai_judge_needs_a_key(monkeypatch):
     """A missing key is an error that names the environment variable."""
     monkeypatch.delenv("HF_NUGGETS_MISSING_KEY", raising=False)

@@ -593,7 +593,8 @@ class OpenAIJudge(PairwiseJudge):
 
     def fingerprint(self) -> dict:
         settings = {"base_url": self.base_url, "model": self.model, "temperature": self.temperature}
-        return {**super().fingerprint(), **settings, "logprobs": self.logprobs}
+        top = self.top_logprobs if self.logprobs else None  # not sent without logprobs
+        return {**super().fingerprint(), **settings, "logprobs": self.logprobs, "top_logprobs": top}
 
     def _redact(self, text: str) -> str:
         return redact(text, os.environ.get(self.api_key_env))
