@@ -23,6 +23,7 @@ from hf_nuggets.evaluation.judges import (
 from hf_nuggets.evaluation.winrate import alpaca_eval_winrate
 
 SECRET = "sk-test-7f3a9c1e5b2d4f60"
+URL_KEY = "sk-in-the-url-5e1d0c9b"
 WRONG = "WRONG"
 PAIRS = {
     "instructions": ["What is the capital of France?", "What is 2 + 2?", "Name a yellow fruit.", "Say hello."],
@@ -489,6 +490,40 @@ def test_key_never_leaks(endpoint, key, tmp_path, caplog):
     cache_text = "".join(p.read_text() for p in (tmp_path / "cache").iterdir())
     assert endpoint.requests[0]["auth"] == f"Bearer {SECRET}"  # it was sent...
     assert SECRET not in caplog.text + str(error.value) + cache_text + repr(vars(judge))  # ...and nowhere else
+
+
+def test_eval_cli_never_writes_a_key_carried_in_the_url(endpoint, key, tmp_path, caplog, capsys):
+    """A key in `--base_url`'s query is masked in `metrics.json`, in the retry warning and in the printout."""
+    from hf_nuggets.cli.evaluate import eval_main
+
+    endpoint.script = [429]  # one retry, logged with the URL
+    instructions = PAIRS["instructions"][:3]
+    for name, outputs in (("baseline", PAIRS["references"][:3]), ("model", PAIRS["predictions"][:3])):
+        rows = [{"instruction": i, "output": o, "generator": name} for i, o in zip(instructions, outputs, strict=True)]
+        (tmp_path / f"{name}.json").write_text(json.dumps(rows))
+    base_url = f"{endpoint.url}?api_key={URL_KEY}"
+    argv = ["--baseline", str(tmp_path / "baseline.json"), "--model_outputs", str(tmp_path / "model.json")]
+    argv += ["--judge", "openai", "--base_url", base_url, "--api_key_env", key, "--num_workers", "1"]
+    argv += ["--cache_dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")]
+    assert eval_main(argv) == 0
+    written = (tmp_path / "out" / "metrics.json").read_text()
+    assert json.loads(written)["judge_settings"]["base_url"] == f"{endpoint.url}?api_key=***"
+    assert "retry 1/6" in caplog.text
+    printed = capsys.readouterr()
+    cache_text = "".join(p.read_text() for p in (tmp_path / "cache").iterdir())
+    assert URL_KEY not in written + caplog.text + printed.out + printed.err + cache_text
+
+
+@pytest.mark.parametrize("netloc", [f"user:{URL_KEY}@127.0.0.1:9", f"user:{URL_KEY}@127.0.0.1"])
+def test_judge_errors_never_show_a_key_carried_in_the_url(key, netloc, caplog):
+    """A key in the URL's user part is masked in the retry warnings and in the error, whatever the error."""
+    judge = OpenAIJudge(
+        base_url=f"http://{netloc}/v1", api_key_env=key, use_cache=False, progress=False, max_retries=1, backoff=0.01
+    )
+    with pytest.raises(JudgeRequestError) as error:
+        judge(["Q?"], ["A"], ["B"])
+    assert URL_KEY not in caplog.text + str(error.value) + json.dumps(judge.fingerprint())
+    assert "http://***@127.0.0.1" in str(error.value)
 
 
 def test_openai_rate_limit_spaces_requests(endpoint, key, tmp_path):

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..utils.files import atomic_write_text
-from ..utils.secrets import redact
+from ..utils.secrets import redact, redact_url, url_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -528,7 +528,8 @@ class OpenAIJudge(PairwiseJudge):
     cannot be read (not JSON, no choices, no identifier) skips the pair, counted and reported, and is not cached.
     Ctrl-C, or a request that fails for good, cancels the requests not yet sent (at most the `num_workers` already
     sent are still answered) and caches every verdict that came back before the error is raised again.
-    The key is read from the environment at each request and never stored, logged or cached.
+    The key is read from the environment at each request and never stored, logged or cached; a key carried in
+    `base_url` (`https://user:KEY@host/v1`, `?api_key=KEY`) is masked in logs, errors and `fingerprint()`.
 
     Args:
         model (`str`, *optional*, defaults to `"gpt-4o-mini"`): The judge model.
@@ -592,12 +593,12 @@ class OpenAIJudge(PairwiseJudge):
         self._count_lock = threading.Lock()
 
     def fingerprint(self) -> dict:
-        settings = {"base_url": self.base_url, "model": self.model, "temperature": self.temperature}
+        settings = {"base_url": redact_url(self.base_url), "model": self.model, "temperature": self.temperature}
         top = self.top_logprobs if self.logprobs else None  # not sent without logprobs
         return {**super().fingerprint(), **settings, "logprobs": self.logprobs, "top_logprobs": top}
 
     def _redact(self, text: str) -> str:
-        return redact(text, os.environ.get(self.api_key_env))
+        return redact(text, [os.environ.get(self.api_key_env), *url_credentials(self.base_url)])
 
     def _post(self, body: dict, stop: threading.Event | None = None) -> bytes:
         """POST to `/chat/completions` with retries; returns the body of a 200 answer.
@@ -605,6 +606,7 @@ class OpenAIJudge(PairwiseJudge):
         Once `stop` is set (the run was interrupted or failed), no request or retry is sent any more.
         """
         url = f"{self.base_url}/chat/completions"
+        shown = redact_url(url)  # what messages and logs name
         data = json.dumps(body).encode()
         last = ""
         for attempt in range(self.max_retries + 1):
@@ -625,7 +627,7 @@ class OpenAIJudge(PairwiseJudge):
             except urllib.error.HTTPError as err:
                 detail = self._redact(err.read().decode("utf-8", "replace")[:300])
                 if err.code not in RETRY_STATUS:
-                    raise JudgeRequestError(f"{url} answered HTTP {err.code}: {detail}") from None
+                    raise JudgeRequestError(f"{shown} answered HTTP {err.code}: {detail}") from None
                 last = f"HTTP {err.code}: {detail}"
                 retry_after = (err.headers.get("Retry-After") or "") if err.headers else ""
                 wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
@@ -636,12 +638,12 @@ class OpenAIJudge(PairwiseJudge):
             if wait is None:
                 wait = self.backoff * 2**attempt * (1 + random.random() / 4)
             wait = min(wait, self.max_backoff)
-            logger.warning("%s failed (%s); retry %d/%d in %.2fs.", url, last, attempt + 1, self.max_retries, wait)
+            logger.warning("%s failed (%s); retry %d/%d in %.2fs.", shown, last, attempt + 1, self.max_retries, wait)
             if stop is None:
                 time.sleep(wait)
             elif stop.wait(wait):  # woken at once when the run stops
                 raise _Stopped
-        raise JudgeRequestError(f"{url} kept failing after {self.max_retries} retries; last: {last}")
+        raise JudgeRequestError(f"{shown} kept failing after {self.max_retries} retries; last: {last}")
 
     def _ask(self, item: tuple[str, str, str], stop: threading.Event | None = None) -> Verdict:
         user = self.user_prompt(*item)
