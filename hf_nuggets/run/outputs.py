@@ -134,6 +134,7 @@ def run_summary(
         "model_revision": prospector.revision,
         "device": str(prospector.device),
         "template": scorer.template,
+        "columns": scorer.columns,  # how the rows were read: the card shows their texts through it
         "limits": {
             "max_demo_tokens": scorer.limits.max_demo_tokens,
             "max_prompt_tokens": scorer.limits.max_prompt_tokens,
