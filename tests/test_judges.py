@@ -213,6 +213,12 @@ def test_local_judge_identical_outputs_are_draws_without_a_call(tiny_prospector)
     assert judge(["Say hi."], ["Hi!"], ["Hi!"]).preferences == [1.5] and judge.n_model_calls == 0
 
 
+def test_local_judge_with_only_identical_outputs_never_loads_its_model(tmp_path):
+    """Only draws to give: the model named is never loaded, not even to key the cache."""
+    judge = LocalJudge(str(tmp_path / "no-such-model"), cache_dir=tmp_path, progress=False)
+    assert judge(["Say hi."], ["Hi!"], ["Hi!"]).preferences == [1.5] and judge._prospector is None
+
+
 def test_local_judge_rerun_reads_the_cache(tiny_prospector, tmp_path):
     """A second run with the same settings reads every verdict from the disk cache and runs nothing."""
     args = (PAIRS["instructions"], PAIRS["predictions"], PAIRS["references"])

@@ -212,8 +212,11 @@ class PairwiseJudge:
     def judge_pairs(self, instructions: Sequence[str], outputs_1: Sequence[str], outputs_2: Sequence[str]) -> list:
         """Judge ordered pairs through the cache: one `Verdict` per `(instruction, output_1, output_2)`."""
         items = list(zip(instructions, outputs_1, outputs_2, strict=True))
-        cache, fingerprint = self.cache, self.fingerprint()
-        keys = [VerdictCache.key(fingerprint, *item) for item in items]
+        if not items:  # nothing to judge: the model is not even loaded (its fingerprint would load it)
+            return []
+        cache = self.cache
+        fingerprint = self.fingerprint() if cache is not None else None
+        keys = [VerdictCache.key(fingerprint, *item) if cache is not None else "" for item in items]
         verdicts: list[Verdict | None] = [None] * len(items)
         missing = []
         for i, key in enumerate(keys):
