@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from .data.formatting import resolve_columns
 from .gates import FLAGS_COLUMN, flag_line, gated_mask
 from .selection import rank_order
 
@@ -70,16 +71,67 @@ def _gated(rows: Any, gates: str | Sequence[str] | None) -> np.ndarray | None:
     return gated_mask(list(rows[FLAGS_COLUMN]), gates) if gates and FLAGS_COLUMN in names else None
 
 
+def _chat_texts(messages: Any) -> tuple[str, str]:
+    """The last assistant turn of a conversation and the user turn before it (`""` where missing)."""
+    turns = [m for m in messages or [] if isinstance(m, Mapping)]
+    answer_at = next((i for i in range(len(turns) - 1, -1, -1) if turns[i].get("role") == "assistant"), len(turns))
+    answer = turns[answer_at].get("content") if answer_at < len(turns) else ""
+    asked = next((turns[i].get("content") for i in range(answer_at - 1, -1, -1) if turns[i].get("role") == "user"), "")
+    return asked or "", answer or ""
+
+
+def example_texts(
+    rows: Mapping[str, Sequence[Any]], columns: Mapping[str, str | None] | None = None
+) -> tuple[list[Any], list[Any]]:
+    """The instruction and the answer of each row of a column dict, read through a column mapping.
+
+    Rows are read as `GoldenScorer` reads them (`hf_nuggets.data.formatting.resolve_columns`): Alpaca-style rows give
+    their instruction and output columns, renamed by `columns`; chat rows give the user turn the answer replies to,
+    and the answer (the last assistant turn). Rows whose text columns are not found give empty texts.
+
+    Args:
+        rows (`dict[str, list]`): The rows, as columns.
+        columns (`dict`, *optional*): Maps `instruction`, `input`, `output` (or `messages`) to column names, as
+            `GoldenScorer`'s `columns` (and the `columns` of `summary.json`).
+
+    Returns:
+        `tuple[list, list]`: The instructions and the answers, one per row.
+
+    Example:
+
+    ```python
+    >>> example_texts({"prompt": ["Hi?"], "response": ["Hello."]}, {"instruction": "prompt", "output": "response"})
+    (['Hi?'], ['Hello.'])
+    >>> chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
+    ...         {"role": "assistant", "content": "Hello."}]
+    >>> example_texts({"messages": [chat]})
+    (['Hi?'], ['Hello.'])
+    ```
+    """
+    n = len(next(iter(rows.values()), []))
+    try:
+        mapping = resolve_columns(list(rows), columns)
+    except (KeyError, ValueError):
+        return [""] * n, [""] * n
+    if "messages" in mapping:
+        pairs = [_chat_texts(messages) for messages in rows[mapping["messages"]]]
+        return [asked for asked, _ in pairs], [answer for _, answer in pairs]
+    return list(rows[mapping["instruction"]]), list(rows[mapping["output"]])
+
+
 def best_and_worst(
     rows: dict[str, list],
     *,
     k: int = 5,
     text_columns: Sequence[str] = ("instruction", "output"),
     gates: str | Sequence[str] | None = "all",
+    columns: Mapping[str, str | None] | None = None,
 ):
     """The `k` best and `k` worst rows of a scored column dict, as lists of dicts with rank, text and flags.
 
-    Rows flagged by a chosen gate are never among the best and come first among the worst.
+    Each dict holds the row's `text_columns` as they are, and its `instruction` and `output` read through the column
+    mapping `columns` (see `example_texts`). Rows flagged by a chosen gate are never among the best and come first
+    among the worst.
     """
     scores = rows["golden_score"]
     gains = rows.get("nuggets_gain") or [0.0] * len(scores)
@@ -87,6 +139,7 @@ def best_and_worst(
     gated = _gated(rows, gates)
     order = rank_order(scores, gains, gated)
     names = [c for c in text_columns if c in rows]
+    instructions, outputs = example_texts(rows, columns)
 
     def pick(indices):
         return [
@@ -96,6 +149,8 @@ def best_and_worst(
                 "nuggets_gain": gains[i],
                 "flags": flags[i],
                 **{c: rows[c][i] for c in names},
+                "instruction": instructions[i],
+                "output": outputs[i],
             }
             for i in indices
         ]
@@ -155,8 +210,13 @@ def format_summary(
     k: int = 5,
     width: int = 70,
     gates: str | Sequence[str] | None = "all",
+    columns: Mapping[str, str | None] | None = None,
 ) -> str:
-    """Human-readable report of a run: counts, flagged rows, histogram, and the best and worst examples."""
+    """Human-readable report of a run: counts, flagged rows, histogram, and the best and worst examples.
+
+    The examples are read through the column mapping `columns`, else the one the summary recorded (see
+    `example_texts`).
+    """
     lines = [
         f"Scored {summary['rows_scored']} of {summary['rows_total']} rows against {summary['num_tasks']} tasks "
         f"with {summary['model']} in {summary['timings']['scoring_s']:.1f} s.",
@@ -175,17 +235,16 @@ def format_summary(
             scores = scores[~gated]
         title = "Golden-score histogram" + (" of the rows not flagged:" if gated is not None else ":")
         lines += ["", title, text_histogram(scores)]
-        best, worst = best_and_worst(rows, k=k, gates=gates)
-        column = "instruction" if "instruction" in rows else None
+        columns = columns if columns is not None else summary.get("columns")
+        best, worst = best_and_worst(rows, k=k, gates=gates, columns=columns)
         for title, group in (("Best", best), ("Worst", worst)):
             lines += ["", f"{title} {len(group)}:"]
             for item in group:
-                text = _snippet(item.get(column, ""), width) if column else ""
-                answer = _snippet(item.get("output", ""), width // 2) if "output" in item else ""
+                text, answer = _snippet(item["instruction"], width), _snippet(item["output"], width // 2)
                 flags = f"  [{item['flags']}]" if item["flags"] else ""
                 lines.append(
                     f"  row {item['row']:>4}  GS {item['golden_score']:.3f}  gain {item['nuggets_gain']:+.3f}{flags}  "
-                    f"{text}" + (f"  -> {answer}" if answer or "output" in item else "")
+                    f"{text}" + (f"  -> {answer}" if text or answer else "")
                 )
     truncation = summary.get("truncation", {})
     if any(truncation.values()):

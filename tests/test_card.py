@@ -362,6 +362,76 @@ def test_chat_rows_show_the_user_turn_and_the_answer():
     assert "| Full set (`scored`) | 10 |" in card.text  # one bigram per turn, none across turns
 
 
+MAPPED = {"instruction": "prompt", "output": "response"}
+
+
+def _mapped_rows(n: int = 5) -> Dataset:
+    """Scored rows whose texts sit in `prompt` and `response` columns; row i has golden score i / (n - 1)."""
+    return Dataset.from_dict(
+        {
+            "prompt": [f"Prompt {i}?" for i in range(n)],
+            "response": [f"Response {i}." for i in range(n)],
+            "golden_score": [i / (n - 1) for i in range(n)],
+            "nuggets_gain": [0.0] * n,
+        }
+    )
+
+
+@pytest.mark.parametrize("given", ["argument", "summary"])
+def test_card_of_mapped_columns_shows_the_best_and_worst_texts(given):
+    """`prompt`/`response` rows mapped with `columns=` (or the mapping the run's summary recorded) show their texts
+    among the best and worst examples."""
+    kwargs = {"columns": MAPPED} if given == "argument" else {"summary": {"columns": MAPPED}}
+    card = build_dataset_card(_mapped_rows(), top_percent=20, examples=1, diversity=False, **kwargs)
+    assert "| 1 | 4 | 1.000 | +0.000 | Prompt 4? | Response 4. |" in card.text
+    assert "| 5 | 0 | 0.000 | +0.000 | Prompt 0? | Response 0. |" in card.text
+
+
+def test_card_of_mapped_columns_counts_their_diversity():
+    """The diversity section reads the mapped text columns (without the mapping it finds no text column)."""
+    card = build_dataset_card(_mapped_rows(), top_percent=20, summary={"columns": MAPPED})
+    assert "| Full set (`scored`) | 10 |" in card.text  # one 2-gram in each prompt and each response
+
+
+def test_card_of_a_mapped_chat_column_shows_the_last_user_turn_and_the_answer():
+    """A chat column under another name (`columns={"messages": "conversation"}`), with a system prompt and an earlier
+    exchange, shows the user turn the answer replies to, and the answer."""
+    conversations = [
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": f"Earlier question {i}?"},
+            {"role": "assistant", "content": f"Earlier answer {i}."},
+            {"role": "user", "content": f"Question {i}?"},
+            {"role": "assistant", "content": f"Answer {i}."},
+        ]
+        for i in range(5)
+    ]
+    chat = Dataset.from_dict({"conversation": conversations, "golden_score": [i / 4 for i in range(5)]})
+    card = build_dataset_card(chat, top_percent=20, examples=1, diversity=False, columns={"messages": "conversation"})
+    assert "| 1 | 4 | 1.000 |  | Question 4? | Answer 4. |" in card.text
+    assert "| 5 | 0 | 0.000 |  | Question 0? | Answer 0. |" in card.text
+
+
+def test_card_of_a_mapped_prospect_run_shows_the_examples(tiny_prospector, tasks, candidates, tmp_path):
+    """A `prospect` run over `prompt`/`response` columns records its mapping in `summary.json`, and the card built
+    from that summary, and the printed run report, show the texts of the best and worst rows."""
+    from hf_nuggets import GoldenScorer
+    from hf_nuggets.run.prospecting import prospect
+    from hf_nuggets.summary import format_summary
+
+    mapping = {**MAPPED, "input": "context"}
+    data = Dataset.from_list(
+        [{"prompt": c["instruction"], "context": c["input"], "response": c["output"]} for c in candidates[:3]]
+    )
+    scored, summary = prospect(data, GoldenScorer(tiny_prospector, tasks, columns=mapping), tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["columns"] == mapping
+    card = build_dataset_card(scored, summary=summary, top_percent=None, examples=3, diversity=False, gates=None)
+    report = format_summary(summary, scored.to_dict(), k=3, gates=None)  # every row among the best and the worst
+    for text in (candidates[0]["instruction"], "Add 2 and 3.", "Red is a primary colour.", "2 + 3 = 5."):
+        assert card.text.count(markdown_cell(text)) == 2  # once among the best, once among the worst
+        assert report.count(text) == 2
+
+
 @pytest.mark.parametrize("variable", ["{{ titel }}", "{{ settings.modle }}"])
 def test_misspelled_template_variable_raises(scored, tmp_path, variable):
     """A template that uses a variable the card does not provide is an error, not a silent hole."""

@@ -55,3 +55,27 @@ def test_flaw_report_counts_gated_rows_and_ranks_the_others_among_themselves():
 
 def test_flaw_report_without_flawed_rows():
     assert flaw_report({"golden_score": [0.5], "nuggets_gain": [0.0], "flaw": [None]}).startswith("No rows marked")
+
+
+def test_run_report_shows_the_user_turn_and_the_answer_of_chat_rows():
+    """The best and worst rows of chat data show the user turn and the answer (they were blank)."""
+    from hf_nuggets.selection import SCORE_COLUMN
+    from hf_nuggets.summary import format_summary
+
+    rows = {
+        "messages": [
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": f"Question {i}?"},
+                {"role": "assistant", "content": f"Answer {i}."},
+            ]
+            for i in range(3)
+        ],
+        SCORE_COLUMN: [0.0, 0.5, 1.0],
+        "nuggets_gain": [0.0, 0.0, 0.0],
+    }
+    summary = {"rows_scored": 3, "rows_total": 3, "num_tasks": 2, "model": "tiny", "timings": {"scoring_s": 1.0}}
+    summary["quantiles"] = {"mean": 0.5, "q50": 0.5, "q10": 0.1, "q90": 0.9}
+    report = format_summary(summary, rows, k=1)
+    best, worst = report.split("Best 1:")[1].split("Worst 1:")
+    assert "Question 2?  -> Answer 2." in best and "Question 0?  -> Answer 0." in worst

@@ -20,13 +20,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..utils.files import atomic_write_text
-from ..utils.secrets import redact
+from ..utils.secrets import redact, redact_url, url_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,13 @@ def _default_cache_dir() -> Path:
 
 #: A verdict on one ordered pair: P(output 2 is better) or None, the reason of a skip, and a short raw answer.
 Verdict = tuple[float | None, str | None, str | None]
+#: The reason of a skip when the judge's probability is NaN (NaN logits, both identifiers at logprob `-inf`).
+NAN_VERDICT = "NaN verdict"
+
+
+def _usable(p: Any) -> bool:
+    """Whether `p` is a probability a verdict can be made of (not NaN, not missing)."""
+    return isinstance(p, (int, float)) and not math.isnan(p)
 
 
 class PairwiseJudge:
@@ -133,6 +140,7 @@ class PairwiseJudge:
 
     Subclasses give `name`, `fingerprint()` (the settings that change a verdict) and `_score(items, on_result)`,
     which judges ordered pairs `(instruction, output_1, output_2)` and calls `on_result(index, verdict)` for each.
+    A verdict without a probability, or with a NaN one, skips its pair (counted, with its reason) and is not cached.
 
     Args:
         orders (`str`, *optional*, defaults to `"both"`): `"both"` judges each pair twice, the model's output second
@@ -204,13 +212,16 @@ class PairwiseJudge:
     def judge_pairs(self, instructions: Sequence[str], outputs_1: Sequence[str], outputs_2: Sequence[str]) -> list:
         """Judge ordered pairs through the cache: one `Verdict` per `(instruction, output_1, output_2)`."""
         items = list(zip(instructions, outputs_1, outputs_2, strict=True))
-        cache, fingerprint = self.cache, self.fingerprint()
-        keys = [VerdictCache.key(fingerprint, *item) for item in items]
+        if not items:  # nothing to judge: the model is not even loaded (its fingerprint would load it)
+            return []
+        cache = self.cache
+        fingerprint = self.fingerprint() if cache is not None else None
+        keys = [VerdictCache.key(fingerprint, *item) if cache is not None else "" for item in items]
         verdicts: list[Verdict | None] = [None] * len(items)
         missing = []
         for i, key in enumerate(keys):
             hit = cache.get(key) if cache is not None else None
-            if hit is not None:
+            if hit is not None and _usable(hit.get("p")):  # a NaN an older version cached is judged again
                 verdicts[i] = (hit["p"], None, hit.get("raw"))
             else:
                 missing.append(i)
@@ -224,6 +235,8 @@ class PairwiseJudge:
 
         def on_result(j: int, verdict: Verdict) -> None:
             i = missing[j]
+            if verdict[0] is not None and not _usable(verdict[0]):
+                verdict = (None, NAN_VERDICT, verdict[2])
             verdicts[i] = verdict
             if cache is not None and verdict[0] is not None:
                 cache.put(keys[i], {"p": verdict[0], "raw": verdict[2]})
@@ -334,10 +347,22 @@ class LocalJudge(PairwiseJudge):
             self.use_cache = False
 
     def fingerprint(self) -> dict:
-        if self._prospector is not None:
-            model = {"name": self._prospector.name, "source": self._prospector.source}
-        else:
-            model = {"name": "embedded" if self.model is None else str(self.model)}
+        """The judge's settings and its model: name, loading recipe, revision and a digest of the loaded weights.
+
+        The weights digest (`hf_nuggets.run.checkpoint.weights_digest`: the names, shapes, dtypes and first and last
+        256 values of every tensor) is read from the model in memory, so it keys the cache with the weights that
+        give the verdicts, however they were loaded: retrained weights saved into the same folder, a moved Hub
+        branch or a new `.gguf` get verdicts of their own. It loads the model if it is not loaded yet.
+        """
+        from ..run.checkpoint import weights_digest
+
+        prospector = self.prospector
+        model = {
+            "name": prospector.name,
+            "source": prospector.source,
+            "revision": prospector.revision,
+            "weights": weights_digest(prospector.model),
+        }
         return {**super().fingerprint(), "model": model, "max_output_tokens": self.max_output_tokens}
 
     @property
@@ -422,6 +447,10 @@ class JudgeRequestError(RuntimeError):
     """The endpoint refused a request, or kept failing after all retries."""
 
 
+class _Stopped(Exception):
+    """A request given up because the run was interrupted or failed (never raised out of the judge)."""
+
+
 class _RateLimiter:
     def __init__(self, per_minute: float | None):
         self.interval = 60.0 / per_minute if per_minute else 0.0
@@ -481,6 +510,8 @@ def parse_chat_verdict(body: bytes | str, verdict_tokens: tuple[str, str] = ("m"
                 found[token] = float(entry["logprob"])
     if found:
         gap = found.get(id_2, -math.inf) - found.get(id_1, -math.inf)  # log odds that answer 2 is better
+        if math.isnan(gap):  # a NaN logprob, or both at -inf: the logprobs say nothing
+            return None, NAN_VERDICT, content[:20]
         p = 1.0 / (1.0 + math.exp(-gap)) if gap >= 0 else math.exp(gap) / (1.0 + math.exp(gap))
         return p, None, content[:20]
     if content == id_1:
@@ -498,7 +529,10 @@ class OpenAIJudge(PairwiseJudge):
     Requests run in `num_workers` threads under an optional rate limit; 429, 5xx and network errors are retried with
     exponential backoff (honouring `Retry-After`); other HTTP errors stop the run with a clear error. An answer that
     cannot be read (not JSON, no choices, no identifier) skips the pair, counted and reported, and is not cached.
-    The key is read from the environment at each request and never stored, logged or cached.
+    Ctrl-C, or a request that fails for good, cancels the requests not yet sent (at most the `num_workers` already
+    sent are still answered) and caches every verdict that came back before the error is raised again.
+    The key is read from the environment at each request and never stored, logged or cached; a key carried in
+    `base_url` (`https://user:KEY@host/v1`, `?api_key=KEY`) is masked in logs, errors and `fingerprint()`.
 
     Args:
         model (`str`, *optional*, defaults to `"gpt-4o-mini"`): The judge model.
@@ -562,15 +596,20 @@ class OpenAIJudge(PairwiseJudge):
         self._count_lock = threading.Lock()
 
     def fingerprint(self) -> dict:
-        settings = {"base_url": self.base_url, "model": self.model, "temperature": self.temperature}
-        return {**super().fingerprint(), **settings, "logprobs": self.logprobs}
+        settings = {"base_url": redact_url(self.base_url), "model": self.model, "temperature": self.temperature}
+        top = self.top_logprobs if self.logprobs else None  # not sent without logprobs
+        return {**super().fingerprint(), **settings, "logprobs": self.logprobs, "top_logprobs": top}
 
     def _redact(self, text: str) -> str:
-        return redact(text, os.environ.get(self.api_key_env))
+        return redact(text, [os.environ.get(self.api_key_env), *url_credentials(self.base_url)])
 
-    def _post(self, body: dict) -> bytes:
-        """POST to `/chat/completions` with retries; returns the body of a 200 answer."""
+    def _post(self, body: dict, stop: threading.Event | None = None) -> bytes:
+        """POST to `/chat/completions` with retries; returns the body of a 200 answer.
+
+        Once `stop` is set (the run was interrupted or failed), no request or retry is sent any more.
+        """
         url = f"{self.base_url}/chat/completions"
+        shown = redact_url(url)  # what messages and logs name
         data = json.dumps(body).encode()
         last = ""
         for attempt in range(self.max_retries + 1):
@@ -578,6 +617,8 @@ class OpenAIJudge(PairwiseJudge):
             if not key:
                 raise ValueError(f"The environment variable `{self.api_key_env}` holding the endpoint key is not set.")
             self._limiter.wait()
+            if stop is not None and stop.is_set():
+                raise _Stopped
             headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
             request = urllib.request.Request(url, data=data, method="POST", headers=headers)
             wait = None
@@ -589,7 +630,7 @@ class OpenAIJudge(PairwiseJudge):
             except urllib.error.HTTPError as err:
                 detail = self._redact(err.read().decode("utf-8", "replace")[:300])
                 if err.code not in RETRY_STATUS:
-                    raise JudgeRequestError(f"{url} answered HTTP {err.code}: {detail}") from None
+                    raise JudgeRequestError(f"{shown} answered HTTP {err.code}: {detail}") from None
                 last = f"HTTP {err.code}: {detail}"
                 retry_after = (err.headers.get("Retry-After") or "") if err.headers else ""
                 wait = float(retry_after) if retry_after.replace(".", "", 1).isdigit() else None
@@ -600,11 +641,14 @@ class OpenAIJudge(PairwiseJudge):
             if wait is None:
                 wait = self.backoff * 2**attempt * (1 + random.random() / 4)
             wait = min(wait, self.max_backoff)
-            logger.warning("%s failed (%s); retry %d/%d in %.2fs.", url, last, attempt + 1, self.max_retries, wait)
-            time.sleep(wait)
-        raise JudgeRequestError(f"{url} kept failing after {self.max_retries} retries; last: {last}")
+            logger.warning("%s failed (%s); retry %d/%d in %.2fs.", shown, last, attempt + 1, self.max_retries, wait)
+            if stop is None:
+                time.sleep(wait)
+            elif stop.wait(wait):  # woken at once when the run stops
+                raise _Stopped
+        raise JudgeRequestError(f"{shown} kept failing after {self.max_retries} retries; last: {last}")
 
-    def _ask(self, item: tuple[str, str, str]) -> Verdict:
+    def _ask(self, item: tuple[str, str, str], stop: threading.Event | None = None) -> Verdict:
         user = self.user_prompt(*item)
         body: dict[str, Any] = {
             "model": self.model,
@@ -614,23 +658,43 @@ class OpenAIJudge(PairwiseJudge):
         }
         if self.logprobs:
             body.update(logprobs=True, top_logprobs=self.top_logprobs)
-        return parse_chat_verdict(self._post(body), self.verdict_tokens)
+        return parse_chat_verdict(self._post(body, stop), self.verdict_tokens)
 
     def _score(self, items: list[tuple[str, str, str]], on_result: Callable[[int, Verdict], None]) -> None:
+        """Ask for the verdicts in `num_workers` threads.
+
+        On the first failed request, and on any exception in this thread (Ctrl-C included), the requests not yet
+        sent are cancelled and no retry is sent any more: at most the `num_workers` requests already on the wire
+        are still paid for. Their verdicts, and every other verdict that came back, are handed to `on_result` (so
+        they are cached) before the error is raised again.
+        """
+        stop = threading.Event()
+        pool = ThreadPoolExecutor(max_workers=self.num_workers)
+        futures: dict[Future, int] = {}
+        reported: set[Future] = set()
         error: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=self.num_workers) as pool:
-            futures = {pool.submit(self._ask, item): j for j, item in enumerate(items)}
+        try:
+            for j, item in enumerate(items):
+                futures[pool.submit(self._ask, item, stop)] = j
             for future in as_completed(futures):
-                if future.cancelled():
-                    continue
-                exc = future.exception()
-                if exc is not None:
-                    if error is None:
-                        error = exc
-                        for other in futures:
-                            other.cancel()
-                    continue
-                on_result(futures[future], future.result())  # verdicts that arrive are kept, even after a failure
+                exc = None if future.cancelled() else future.exception()
+                if exc is None and not future.cancelled():
+                    on_result(futures[future], future.result())  # verdicts that arrive are kept, even after a failure
+                    reported.add(future)
+                elif exc is not None and error is None and not isinstance(exc, _Stopped):
+                    error = exc
+                    stop.set()
+                    for other in futures:  # the workers skip them (and so `as_completed` sees them end)
+                        other.cancel()
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)  # waits for the requests on the wire only
+            for future, j in futures.items():
+                if future not in reported and not future.cancelled() and future.exception() is None:
+                    on_result(j, future.result())
+            raise
+        finally:
+            pool.shutdown(wait=True)
         if error is not None:
             raise error
 

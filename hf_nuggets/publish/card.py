@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..data.formatting import resolve_columns
 from ..gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, flag_counts, flag_line
 from ..selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, dataset_gated, rank_order, top_indices
-from ..summary import describe_tasks, histogram, score_quantiles
+from ..summary import describe_tasks, example_texts, histogram, score_quantiles
 from .diversity import diversity_report
 
 logger = logging.getLogger(__name__)
@@ -238,16 +239,16 @@ def _settings(summary: Mapping[str, Any], task_set: Any) -> dict[str, str]:
     }
 
 
-def _examples(dataset: Any, indices: Sequence[int], ranks: Sequence[int]) -> list[dict[str, Any]]:
-    """The rows at `indices` as table cells: rank, row, score, gain, instruction and output snippets."""
+def _examples(
+    dataset: Any, indices: Sequence[int], ranks: Sequence[int], columns: Mapping[str, str | None] | None = None
+) -> list[dict[str, Any]]:
+    """The rows at `indices` as table cells: rank, row, score, gain, and the instruction and output snippets read
+    through the column mapping `columns` (chat rows: the user turn and the answer; see `example_texts`)."""
     rows = dataset.select([int(i) for i in indices]).to_dict() if len(indices) else {}
+    instructions, outputs = example_texts(rows, columns)
     out = []
     for j, (row, rank) in enumerate(zip(indices, ranks, strict=True)):
-        if "instruction" in rows:
-            instruction, output = rows["instruction"][j], (rows.get("output") or [""] * len(indices))[j]
-        else:  # chat rows: the last user turn and the answer
-            turns = [m.get("content", "") for m in rows.get("messages", [[]] * len(indices))[j] or []]
-            instruction, output = (turns[-2] if len(turns) > 1 else ""), (turns[-1] if turns else "")
+        instruction, output = instructions[j], outputs[j]
         gain = rows[GAIN_COLUMN][j] if GAIN_COLUMN in rows else None
         out.append(
             {
@@ -261,6 +262,20 @@ def _examples(dataset: Any, indices: Sequence[int], ranks: Sequence[int]) -> lis
             }
         )
     return out
+
+
+def _mapped_text_columns(names: Sequence[str], columns: Mapping[str, str | None] | None) -> list[str] | None:
+    """The data's text columns under the column mapping `columns` (`None` without a mapping, or when it does not
+    fit the data: the diversity section then finds the columns by their usual names)."""
+    if not columns:
+        return None
+    try:
+        mapping = resolve_columns(list(names), columns)
+    except (KeyError, ValueError):
+        return None
+    if "messages" in mapping:
+        return [mapping["messages"]]
+    return [mapping[key] for key in ("instruction", "input", "output") if mapping.get(key)]
 
 
 def _diversity_rows(report: Mapping[str, Any], selected_config: str | None) -> dict[str, Any]:
@@ -303,12 +318,16 @@ def card_context(
     histogram_image: str | None = HISTOGRAM_FILE,
     text_columns: Sequence[str] | None = None,
     gates: str | Sequence[str] | None = "all",
+    columns: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The variables the card template is rendered with (see `build_dataset_card` for the arguments)."""
     check_scored(scored, top_percent)
     if isinstance(examples, bool) or not isinstance(examples, int) or examples < 0:
         raise ValueError(f"`examples` must be a non-negative integer, got {examples!r}.")
     summary = dict(summary or {})
+    mapping = columns if columns is not None else summary.get("columns")
+    if text_columns is None:
+        text_columns = _mapped_text_columns(scored.column_names, mapping)
     total = len(scored)
     scores = np.asarray(scored[SCORE_COLUMN], dtype=np.float64)
     gains = np.asarray(scored[GAIN_COLUMN], dtype=np.float64) if GAIN_COLUMN in scored.column_names else None
@@ -371,8 +390,8 @@ def card_context(
             for key, name in _QUANTILES
         ],
         "histogram": bins,
-        "best": _examples(scored, order[:k_best], range(1, k_best + 1)),
-        "worst": _examples(scored, order[::-1][:k_best], range(total, total - k_best, -1)),
+        "best": _examples(scored, order[:k_best], range(1, k_best + 1), mapping),
+        "worst": _examples(scored, order[::-1][:k_best], range(total, total - k_best, -1), mapping),
         "diversity": _diversity_rows(report, selected_config) if report else None,
         "license": markdown_code(license) if license else None,
         "card_version": __version__,
@@ -464,6 +483,7 @@ def build_dataset_card(
     download_sizes: Mapping[str, int] | None = None,
     template_path: str | os.PathLike | None = None,
     gates: str | Sequence[str] | None = "all",
+    columns: Mapping[str, str | None] | None = None,
 ):
     """Build the dataset card of golden-scored data (and of its top `top_percent`%), offline.
 
@@ -478,7 +498,8 @@ def build_dataset_card(
         scored (`datasets.Dataset`): Rows with a `golden_score` column (and `nuggets_gain`), as `GoldenScorer` or
             `prospect` give them.
         summary (`dict`, *optional*): The run summary (`summary.json` of `prospect`): model, revision, template,
-            limits, truncation, task count, timings, version, source. Missing items read "not recorded".
+            limits, truncation, task count, timings, version, source, column mapping. Missing items read "not
+            recorded".
         top_percent (`float`, *optional*, defaults to `5`): Describe the selection of the top `top_percent`% (as
             `select_top`); `None` to describe the scored rows only.
         repo_id (`str`, *optional*): The Hub repo, used in the loading example and the title.
@@ -494,7 +515,8 @@ def build_dataset_card(
         diversity (`bool` or `dict`, *optional*, defaults to `True`): Add the diversity section, computed with
             `hf_nuggets.publish.diversity.diversity_report`; a dict is used as that report; `False` leaves the
             section out.
-        text_columns (`list[str]`, *optional*): Columns whose text the diversity section counts.
+        text_columns (`list[str]`, *optional*): Columns whose text the diversity section counts (default: the
+            mapped text columns, else `instruction`, `input`, `output` or `messages`).
         histogram_image (`str`, *optional*, defaults to `"score_histogram.png"`): Path of the histogram image in
             the repo (write it with `hf_nuggets.publish.plots.write_histogram_png`); `None` to show no image.
         download_sizes (`dict[str, int]`, *optional*): Bytes of each configuration's parquet files, for
@@ -502,6 +524,10 @@ def build_dataset_card(
         template_path (`str`, *optional*): Another Jinja template (default: `card_template_path()`).
         gates (`str` or `list[str]`, *optional*, defaults to `"all"`): The gates whose flagged rows are kept out of
             the selection and counted apart (see `select_top`); `None` to rank by golden score alone.
+        columns (`dict`, *optional*): How the rows' texts are read, as `GoldenScorer`'s `columns` (e.g.
+            `{"instruction": "prompt", "output": "response"}`, or `{"messages": "conversation"}`); default: the
+            summary's `columns`, else the usual names. The best and worst examples show the mapped texts (the
+            user turn and the answer of chat rows).
 
     Returns:
         `huggingface_hub.DatasetCard`: The card; `card.save("README.md")` writes it.
@@ -537,6 +563,7 @@ def build_dataset_card(
         histogram_image=histogram_image,
         text_columns=text_columns,
         gates=gates,
+        columns=columns,
     )
     metadata = card_metadata(
         scored,

@@ -152,6 +152,7 @@ def run_summary(
         "dtype": str(next(prospector.model.parameters()).dtype).replace("torch.", ""),
         "dtype_reason": (prospector.source or {}).get("dtype_reason", "given"),
         "template": scorer.template,
+        "columns": scorer.columns,  # how the rows were read: the card shows their texts through it
         "limits": {
             "max_demo_tokens": scorer.limits.max_demo_tokens,
             "max_prompt_tokens": scorer.limits.max_prompt_tokens,
