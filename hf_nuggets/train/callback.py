@@ -6,7 +6,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -23,6 +22,7 @@ from ..run.loop import ProgressCallback, score_rows
 from ..scoring.prospector import Prospector
 from ..scoring.scorer import GoldenScorer
 from ..selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, gated_rows, n_selected, top_indices
+from ..utils.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -405,10 +405,7 @@ class GoldenFilterCallback(TrainerCallback):
         trainer.train_dataset = self._filtered
         self.record, self.reused_record, self._trainer = record, reused is not None, trainer
         if args.should_save and reused is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n")
         if self not in trainer.callback_handler.callbacks:
             trainer.add_callback(self)
         logger.info(
