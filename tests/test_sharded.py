@@ -117,6 +117,80 @@ def test_accelerate_two_processes_equal_one(data_files, tiny_model_dir, oracle, 
     assert len(pids) == 2
 
 
+def _free_port() -> int:
+    import socket
+
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    except OSError as err:
+        pytest.skip(f"cannot bind a port on 127.0.0.1 for accelerate's rendezvous: {err}")
+
+
+#: What `accelerate launch` or torchrun print when the rendezvous port is taken (another test or service got it).
+PORT_TAKEN = ("utilizing it", "Address already in use", "EADDRINUSE", "address already in use")
+
+
+def test_accelerate_two_machines_sharing_one_folder_equal_one(data_files, tiny_model_dir, oracle, tmp_path):
+    """Two `accelerate launch --num_machines 2 --machine_rank 0|1` (one process each) writing to one output folder
+    gather the rows and scores of a single-process run, as two machines with a shared filesystem would.
+
+    Machine 1's launcher starts `delay` seconds after machine 0's: torchrun's rendezvous holds machine 0's process
+    until machine 1 joins (up to its own 600 s), so process 0 logs its first shard only after machine 1 started, and
+    the run's `--timeout` (a stall timer) never sees the late start. Each process has LOCAL_RANK 0; RANK is 0 and 1.
+    """
+    out, delay = tmp_path / "out", 8.0
+    args = cli_args(data_files, tiny_model_dir, out, "--shard_size", "5", "--timeout", "300")
+    for _ in range(2):  # a second port if the first was taken between choosing it and binding it
+        port = _free_port()
+        procs, logs = [], []
+        try:
+            for machine in (0, 1):
+                if machine:
+                    time.sleep(delay)
+                    machine_1_start = time.time()
+                cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "2",
+                       "--machine_rank", str(machine), "--main_process_ip", "127.0.0.1", "--main_process_port",
+                       str(port), "--num_processes", "2", "--mixed_precision", "no", "--dynamo_backend", "no",
+                       "-m", "hf_nuggets", *args]  # fmt: skip
+                logs.append(open(tmp_path / f"machine{machine}.log", "w+"))  # noqa: SIM115 - closed below
+                procs.append(subprocess.Popen(cmd, env=subprocess_env(), stdout=logs[-1], stderr=subprocess.STDOUT,
+                                              text=True, start_new_session=True))  # fmt: skip
+            deadline = time.monotonic() + 400
+            while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                if any(p.poll() not in (None, 0) for p in procs):
+                    break  # one machine failed: the other would wait for it until torchrun's rendezvous times out
+                time.sleep(0.5)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            texts = []
+            for log in logs:
+                log.seek(0)
+                texts.append(log.read())
+                log.close()
+        if procs[0].returncode != 0 and any(m in texts[0] for m in PORT_TAKEN):
+            continue
+        break
+    else:
+        pytest.skip(f"accelerate could not bind a rendezvous port on 127.0.0.1: {texts[0][-500:]}")
+    for machine, (p, text) in enumerate(zip(procs, texts, strict=True)):
+        assert p.returncode == 0, f"machine {machine} exited with {p.returncode}:\n{text[-3000:]}"
+    assert_same(read_scored(out), oracle)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sharding"]["processes"] == 2 and summary["sharding"]["shards"] == 10
+    assert summary["sharding"]["shards_scored_by_process_0"] == 5  # the other 5 came from machine 1
+    selected = load_dataset("json", data_files=str(out / "selected.jsonl"), split="train")
+    assert selected["instruction"] == select_top(oracle, 25)["instruction"]
+    log = [json.loads(line) for line in open(out / "checkpoint" / "scored.log")]
+    assert len({entry["pid"] for entry in log}) == 2 and sorted(e["shard"] for e in log) == list(range(10))
+    assert min(entry["time"] for entry in log) >= machine_1_start  # the rendezvous waited for machine 1
+    assert not (out / ".hf-nuggets.lock").exists()  # process 0 freed the folder; process 1 never took it
+
+
 def test_kill9_then_resume_equals_uninterrupted(data_files, tiny_model_dir, oracle, tmp_path):
     """A run killed with SIGKILL after its first shard, started again, ends equal and scores no shard twice."""
     out = tmp_path / "out"
