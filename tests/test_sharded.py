@@ -453,3 +453,27 @@ def test_only_process_0_locks_the_folder(data_files, tiny_prospector, tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_sigterm_frees_the_lock_and_keeps_the_shards(data_files, tiny_prospector, oracle, tmp_path):
+    """SLURM and torchrun stop a job with SIGTERM: process 0 unwinds (exit status 143), so its folder lock, which a
+    rerun on another host would honour, is gone; the finished shards stay, and a rerun resumes to the same result."""
+    from hf_nuggets.run.loop import RunCallback
+
+    class TerminateAfterFirstShard(RunCallback):
+        def on_batch_end(self, state, batch, result):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+
+    dataset = load_dataset("json", data_files=str(data_files[0]), split="train")
+    scorer = GoldenScorer(tiny_prospector, data_files[3])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        prospect_sharded(dataset, scorer, tmp_path, top_percent=25, shard_size=8, progress=False,
+                         callbacks=[TerminateAfterFirstShard()])  # fmt: skip
+    assert stopped.value.code == 143 and signal.getsignal(signal.SIGTERM) == before
+    assert not (tmp_path / ".hf-nuggets.lock").exists() and not (tmp_path / "scored.parquet").exists()
+    assert [p.name for p in (tmp_path / "checkpoint").glob("shard-*.npz")] == ["shard-000000.npz"]
+    scored, summary = prospect_sharded(dataset, scorer, tmp_path, top_percent=25, shard_size=8, progress=False)
+    assert summary["sharding"]["shards_resumed_by_process_0"] == 1
+    assert_same(scored, oracle)
