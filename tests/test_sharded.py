@@ -477,3 +477,27 @@ def test_sigterm_frees_the_lock_and_keeps_the_shards(data_files, tiny_prospector
     scored, summary = prospect_sharded(dataset, scorer, tmp_path, top_percent=25, shard_size=8, progress=False)
     assert summary["sharding"]["shards_resumed_by_process_0"] == 1
     assert_same(scored, oracle)
+
+
+def test_device_and_ranks_of_a_process_on_machine_1(monkeypatch):
+    """The environment torchrun gives the second process of machine 1 under `accelerate launch --num_machines 2
+    --num_processes 4`: global RANK 3 of 4, LOCAL_RANK 1; it takes its machine's second GPU, and shards 3, 7, ..."""
+    import torch
+
+    from hf_nuggets.run.build import default_device
+    from hf_nuggets.run.checkpoint import dist_info
+    from hf_nuggets.run.config import ScoreConfig
+
+    env = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert dist_info() == (3, 4, 1)
+    assert default_device(ScoreConfig()) == "cuda:1"
+    assert default_device(ScoreConfig(device="cpu")) == "cpu"
+    monkeypatch.setenv("RANK", "2")  # the first process of machine 1
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert default_device(ScoreConfig()) == "cuda:0"
+    monkeypatch.delenv("LOCAL_RANK")  # a launcher that sets no LOCAL_RANK: the global rank picks the GPU
+    assert dist_info() == (2, 4, 2) and default_device(ScoreConfig()) == "cuda:0"
