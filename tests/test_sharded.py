@@ -148,7 +148,11 @@ def test_accelerate_two_machines_sharing_one_folder_equal_one(data_files, tiny_m
         try:
             for machine in (0, 1):
                 if machine:
-                    time.sleep(delay)
+                    started = time.monotonic()
+                    while procs[0].poll() is None and time.monotonic() - started < delay:
+                        time.sleep(0.2)
+                    if procs[0].poll() is not None:
+                        break  # machine 0 failed (a port taken?): no machine 1 to wait for
                     machine_1_start = time.time()
                 cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "2",
                        "--machine_rank", str(machine), "--main_process_ip", "127.0.0.1", "--main_process_port",
