@@ -117,6 +117,84 @@ def test_accelerate_two_processes_equal_one(data_files, tiny_model_dir, oracle, 
     assert len(pids) == 2
 
 
+def _free_port() -> int:
+    import socket
+
+    try:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    except OSError as err:
+        pytest.skip(f"cannot bind a port on 127.0.0.1 for accelerate's rendezvous: {err}")
+
+
+#: What `accelerate launch` or torchrun print when the rendezvous port is taken (another test or service got it).
+PORT_TAKEN = ("utilizing it", "Address already in use", "EADDRINUSE", "address already in use")
+
+
+def test_accelerate_two_machines_sharing_one_folder_equal_one(data_files, tiny_model_dir, oracle, tmp_path):
+    """Two `accelerate launch --num_machines 2 --machine_rank 0|1` (one process each) writing to one output folder
+    gather the rows and scores of a single-process run, as two machines with a shared filesystem would.
+
+    Machine 1's launcher starts `delay` seconds after machine 0's: torchrun's rendezvous holds machine 0's process
+    until machine 1 joins (up to its own 600 s), so process 0 logs its first shard only after machine 1 started, and
+    the run's `--timeout` (a stall timer) never sees the late start. Each process has LOCAL_RANK 0; RANK is 0 and 1.
+    """
+    out, delay = tmp_path / "out", 8.0
+    args = cli_args(data_files, tiny_model_dir, out, "--shard_size", "5", "--timeout", "300")
+    for _ in range(2):  # a second port if the first was taken between choosing it and binding it
+        port = _free_port()
+        procs, logs = [], []
+        try:
+            for machine in (0, 1):
+                if machine:
+                    started = time.monotonic()
+                    while procs[0].poll() is None and time.monotonic() - started < delay:
+                        time.sleep(0.2)
+                    if procs[0].poll() is not None:
+                        break  # machine 0 failed (a port taken?): no machine 1 to wait for
+                    machine_1_start = time.time()
+                cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "2",
+                       "--machine_rank", str(machine), "--main_process_ip", "127.0.0.1", "--main_process_port",
+                       str(port), "--num_processes", "2", "--mixed_precision", "no", "--dynamo_backend", "no",
+                       "-m", "hf_nuggets", *args]  # fmt: skip
+                logs.append(open(tmp_path / f"machine{machine}.log", "w+"))  # noqa: SIM115 - closed below
+                procs.append(subprocess.Popen(cmd, env=subprocess_env(), stdout=logs[-1], stderr=subprocess.STDOUT,
+                                              text=True, start_new_session=True))  # fmt: skip
+            deadline = time.monotonic() + 400
+            while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                if any(p.poll() not in (None, 0) for p in procs):
+                    break  # one machine failed: the other would wait for it until torchrun's rendezvous times out
+                time.sleep(0.5)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+            texts = []
+            for log in logs:
+                log.seek(0)
+                texts.append(log.read())
+                log.close()
+        if procs[0].returncode != 0 and any(m in texts[0] for m in PORT_TAKEN):
+            continue
+        break
+    else:
+        pytest.skip(f"accelerate could not bind a rendezvous port on 127.0.0.1: {texts[0][-500:]}")
+    for machine, (p, text) in enumerate(zip(procs, texts, strict=True)):
+        assert p.returncode == 0, f"machine {machine} exited with {p.returncode}:\n{text[-3000:]}"
+    assert_same(read_scored(out), oracle)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sharding"]["processes"] == 2 and summary["sharding"]["shards"] == 10
+    assert summary["sharding"]["shards_scored_by_process_0"] == 5  # the other 5 came from machine 1
+    selected = load_dataset("json", data_files=str(out / "selected.jsonl"), split="train")
+    assert selected["instruction"] == select_top(oracle, 25)["instruction"]
+    log = [json.loads(line) for line in open(out / "checkpoint" / "scored.log")]
+    assert len({entry["pid"] for entry in log}) == 2 and sorted(e["shard"] for e in log) == list(range(10))
+    assert min(entry["time"] for entry in log) >= machine_1_start  # the rendezvous waited for machine 1
+    assert not (out / ".hf-nuggets.lock").exists()  # process 0 freed the folder; process 1 never took it
+
+
 def test_kill9_then_resume_equals_uninterrupted(data_files, tiny_model_dir, oracle, tmp_path):
     """A run killed with SIGKILL after its first shard, started again, ends equal and scores no shard twice."""
     out = tmp_path / "out"
@@ -379,3 +457,51 @@ def test_only_process_0_locks_the_folder(data_files, tiny_prospector, tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_sigterm_frees_the_lock_and_keeps_the_shards(data_files, tiny_prospector, oracle, tmp_path):
+    """SLURM and torchrun stop a job with SIGTERM: process 0 unwinds (exit status 143), so its folder lock, which a
+    rerun on another host would honour, is gone; the finished shards stay, and a rerun resumes to the same result."""
+    from hf_nuggets.run.loop import RunCallback
+
+    class TerminateAfterFirstShard(RunCallback):
+        def on_batch_end(self, state, batch, result):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+
+    dataset = load_dataset("json", data_files=str(data_files[0]), split="train")
+    scorer = GoldenScorer(tiny_prospector, data_files[3])
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped:
+        prospect_sharded(dataset, scorer, tmp_path, top_percent=25, shard_size=8, progress=False,
+                         callbacks=[TerminateAfterFirstShard()])  # fmt: skip
+    assert stopped.value.code == 143 and signal.getsignal(signal.SIGTERM) == before
+    assert not (tmp_path / ".hf-nuggets.lock").exists() and not (tmp_path / "scored.parquet").exists()
+    assert [p.name for p in (tmp_path / "checkpoint").glob("shard-*.npz")] == ["shard-000000.npz"]
+    scored, summary = prospect_sharded(dataset, scorer, tmp_path, top_percent=25, shard_size=8, progress=False)
+    assert summary["sharding"]["shards_resumed_by_process_0"] == 1
+    assert_same(scored, oracle)
+
+
+def test_device_and_ranks_of_a_process_on_machine_1(monkeypatch):
+    """The environment torchrun gives the second process of machine 1 under `accelerate launch --num_machines 2
+    --num_processes 4`: global RANK 3 of 4, LOCAL_RANK 1; it takes its machine's second GPU, and shards 3, 7, ..."""
+    import torch
+
+    from hf_nuggets.run.build import default_device
+    from hf_nuggets.run.checkpoint import dist_info
+    from hf_nuggets.run.config import ScoreConfig
+
+    env = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2", "GROUP_RANK": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert dist_info() == (3, 4, 1)
+    assert default_device(ScoreConfig()) == "cuda:1"
+    assert default_device(ScoreConfig(device="cpu")) == "cpu"
+    monkeypatch.setenv("RANK", "2")  # the first process of machine 1
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert default_device(ScoreConfig()) == "cuda:0"
+    monkeypatch.delenv("LOCAL_RANK")  # a launcher that sets no LOCAL_RANK: the global rank picks the GPU
+    assert dist_info() == (2, 4, 2) and default_device(ScoreConfig()) == "cuda:0"

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 from ..scoring.prospector import Prospector, load_prospector
 from ..scoring.scorer import GoldenScorer
+from .checkpoint import dist_info
 from .config import ScoreConfig
 from .loop import RunCallback
 
 
 def default_device(config: ScoreConfig) -> str | None:
-    """The device of this process: `config.device`, else the GPU of this rank under a multi-process launcher."""
+    """The device of this process: `config.device`, else the GPU of this process's local rank on its machine under a
+    multi-process launcher (`dist_info`: under `accelerate launch --num_machines 2`, the first process of machine 1
+    has RANK 1 or more but LOCAL_RANK 0, so it takes its machine's first GPU)."""
     if config.device is not None or not config.sharded():
         return config.device
     import torch
 
-    if torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0)) % torch.cuda.device_count()}"
+    _, world, local = dist_info()
+    if torch.cuda.is_available() and world > 1:
+        return f"cuda:{local % torch.cuda.device_count()}"
     return None
 
 

@@ -49,7 +49,13 @@ class CorruptShardError(ValueError):
 
 
 def dist_info() -> tuple[int, int, int]:
-    """`(rank, world_size, local_rank)` from the environment set by `accelerate launch`/`torchrun`; `(0, 1, 0)`."""
+    """`(rank, world_size, local_rank)` from the environment set by `accelerate launch`/`torchrun`; `(0, 1, 0)`.
+
+    RANK and WORLD_SIZE count the processes of all machines; LOCAL_RANK is the index on this machine (it picks the
+    GPU), RANK when unset. Under `accelerate launch --num_machines 2 --num_processes 4` (torchrun underneath),
+    machine 0 runs RANK 0 and 1, machine 1 runs RANK 2 and 3, each machine with LOCAL_RANK 0 and 1 (torchrun also sets
+    LOCAL_WORLD_SIZE=2, GROUP_RANK = the machine, GROUP_WORLD_SIZE=2, MASTER_ADDR and MASTER_PORT; no NODE_RANK).
+    """
     rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     local = int(os.environ.get("LOCAL_RANK", rank))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,34 @@ logger = logging.getLogger(__name__)
 
 def _is_map_style(dataset: Any) -> bool:
     return hasattr(dataset, "__len__") and hasattr(dataset, "select")
+
+
+#: The exit status of a process ended by SIGTERM (128 + 15, as a shell reports it).
+TERMINATED_EXIT_CODE = 128 + signal.SIGTERM
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM raises `SystemExit(143)` instead of ending the process on the spot.
+
+    SLURM (time limit, `scancel`, preemption) and torchrun stop a job with SIGTERM, which by default ends Python
+    without running `finally` blocks: process 0 would leave the output folder's lock behind, and a lock from another
+    host is never taken over, so a resumed job whose process 0 lands on another machine would be refused. Unwinding
+    frees the lock and removes temporary files; the finished shards stay. Only in the main thread, and only when
+    SIGTERM has its default action (a handler the caller installed is left alone).
+    """
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise SystemExit(TERMINATED_EXIT_CODE)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def prospect_sharded(
@@ -120,6 +150,7 @@ def prospect_sharded(
         PermissionError: `out_dir` is not writable.
         FolderLockedError: Another live run holds `out_dir` (process 0 only; a `RuntimeError`).
         TimeoutError: Another process made no progress for `timeout` seconds.
+        SystemExit: SIGTERM arrived (status 143); the lock is freed and the finished shards are kept.
     """
     check_run_arguments(top_percent=top_percent, limit=limit, gates=gates, shard_size=shard_size)
     if timeout <= 0:
@@ -140,8 +171,9 @@ def prospect_sharded(
     if streaming and isinstance(task_set, str) and task_set == "auto":
         raise ValueError("`task_set='auto'` samples the data, which a stream cannot give: load it map-style.")
     out = check_writable(out_dir)
-    # Process 0 holds the folder for the run (it writes the outputs); the other processes of the run share it.
-    with folder_lock(out) if rank == 0 else nullcontext():
+    # Process 0 holds the folder for the run (it writes the outputs); the other processes of the run, on this machine
+    # or on others sharing the folder, share it. SIGTERM unwinds, so that the lock does not outlive a stopped job.
+    with _sigterm_unwinds(), folder_lock(out) if rank == 0 else nullcontext():
         hooks = [
             ProgressCallback(f"Prospecting (process {rank}/{world})", disable=not progress),
             *check_callbacks(callbacks),
