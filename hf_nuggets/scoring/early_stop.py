@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,24 @@ def gains_interval(m: int, t: int, s: int, delta: float) -> tuple[int, int]:
     return plausible[0], plausible[-1]
 
 
+LOOKS = ("each", "union", "spending")
+# The options' values before they existed: left out of `settings()` so older checkpoints keep their fingerprint.
+LEGACY = {"warmup_share": 0.0, "looks": "each", "tie_gain": False}
+
+
+@lru_cache(maxsize=1024)
+def _Z(delta: float) -> float:
+    """The two-sided normal quantile `z` with `P(|Z| > z) = delta`."""
+    return NormalDist().inv_cdf(1 - delta / 2)
+
+
+def _spent(delta: float, fraction: float) -> float:
+    """O'Brien-Fleming-type alpha spent by information `fraction` in [0, 1] (Lan and DeMets, 1983)."""
+    if fraction <= 0:
+        return 0.0
+    return min(delta, 2 * (1 - NormalDist().cdf(_Z(delta) / math.sqrt(fraction))))
+
+
 @dataclass
 class EarlyStopping:
     """Settings and state of adaptive early stopping (see the module docstring).
@@ -64,13 +83,26 @@ class EarlyStopping:
         chunk (`int`, *optional*, defaults to `4`): Tasks evaluated between two looks.
         warmup (`int`, *optional*, defaults to `50`): Rows scored in full before stopping starts.
         seed (`int`, *optional*, defaults to `0`): Seed of the per-row task orders.
+        warmup_share (`float`, *optional*, defaults to `0.0`): Warm-up as a share of the rows, in [0, 1): the rows
+            scored in full are ``max(warmup, ceil(warmup_share * n_rows))`` when the row count is known.
+        looks (`str`, *optional*, defaults to `"each"`): Error control over a row's repeated looks: `"each"` (every
+            look at level `delta`), `"union"` (level `delta / L` over the `L` looks, a union bound: at most `delta`
+            per row) or `"spending"` (an O'Brien-Fleming-type alpha-spending function spread over the `L` looks,
+            also at most `delta` per row, spending little on the first looks).
+        tie_gain (`bool`, *optional*, defaults to `False`): Compare rows at the threshold's golden score by their
+            mean gain (the ranking's tie-breaker): a normal interval on the mean gain over all `m` tasks (finite
+            population correction) at the same level settles a row whose count interval only reaches the threshold.
     """
 
     delta: float = 0.05
     chunk: int = 4
     warmup: int = 50
     seed: int = 0
+    warmup_share: float = 0.0
+    looks: str = "each"
+    tie_gain: bool = False
     _seen: list = field(default_factory=list, repr=False)
+    _seen_gain: list = field(default_factory=list, repr=False)
     _evaluated: int = field(default=0, repr=False)
     _stopped_low: int = field(default=0, repr=False)
     _stopped_high: int = field(default=0, repr=False)
@@ -82,11 +114,35 @@ class EarlyStopping:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        if isinstance(self.warmup_share, bool) or not 0 <= self.warmup_share < 1:
+            raise ValueError(f"`warmup_share` must be in [0, 1), got {self.warmup_share!r}.")
+        if self.looks not in LOOKS:
+            raise ValueError(f"`looks` must be one of {LOOKS}, got {self.looks!r}.")
+        self._n_rows: int | None = None
         self._engines: dict[tuple[int, ...], ScoringEngine] = {}
 
     def settings(self) -> dict[str, Any]:
         """The settings (they change the scores, so they belong in a checkpoint's fingerprint)."""
-        return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        # Options at their original value are left out, so runs checkpointed before they existed still resume.
+        return {
+            k: v for k, v in asdict(self).items() if not k.startswith("_") and not (k in LEGACY and v == LEGACY[k])
+        }
+
+    def warmup_rows(self) -> int:
+        """Rows scored in full before stopping starts (`warmup`, or `warmup_share` of the known row count)."""
+        if self._n_rows is None or not self.warmup_share:
+            return self.warmup
+        return max(self.warmup, math.ceil(self.warmup_share * self._n_rows))
+
+    def look_delta(self, t: int) -> float:
+        """The error level of the look after `t` tasks (see `looks`)."""
+        looks = -(-self._m // self.chunk) - 1  # looks before the last chunk, the only ones that can stop a row
+        if self.looks == "each" or looks <= 1:
+            return self.delta
+        if self.looks == "union":
+            return self.delta / looks
+        k = -(-t // self.chunk)  # this look's number, 1..looks
+        return _spent(self.delta, k / looks) - _spent(self.delta, (k - 1) / looks)
 
     def start(self, scorer: Any, *, n_rows: int | None, top_percent: float) -> None:
         """Bind to a scorer (its model, encoded tasks and zero-shot scores) and the selection share."""
@@ -95,17 +151,33 @@ class EarlyStopping:
         self._return_scores = scorer.return_scores
         self._percent = float(top_percent)
         self._m = len(self._base.tasks)
+        self._n_rows = n_rows
 
     def threshold(self) -> float:
         """The running top-n% cut of the golden scores seen so far (`-inf` during warm-up)."""
-        if len(self._seen) < self.warmup:
-            return -math.inf
-        k = n_selected(len(self._seen), self._percent)
-        return float(np.partition(np.asarray(self._seen), len(self._seen) - k)[len(self._seen) - k])
+        return self.cut()[0]
+
+    def cut(self) -> tuple[float, float]:
+        """The running cut `(golden, gain)`: the golden score and gain of the last row in the top n% seen so far.
+
+        `(-inf, -inf)` during warm-up. Stopped rows rank by their estimates.
+        """
+        n = len(self._seen)
+        if n < self.warmup_rows():
+            return -math.inf, -math.inf
+        golden = np.asarray(self._seen, dtype=np.float64)
+        gain = np.asarray(self._seen_gain, dtype=np.float64)
+        k = n_selected(n, self._percent)
+        tau = float(np.partition(golden, n - k)[n - k])
+        above = int(np.count_nonzero(golden > tau))
+        tied = gain[golden == tau]
+        gain_tau = float(np.partition(tied, len(tied) - (k - above))[len(tied) - (k - above)])
+        return tau, gain_tau
 
     def observe(self, arrays: dict[str, np.ndarray]) -> None:
         """Feed the results of an already-scored shard (on resume), in row order."""
         self._seen.extend(np.asarray(arrays["golden"]).tolist())
+        self._seen_gain.extend(np.asarray(arrays["gain"]).tolist())
         self._evaluated += int(np.asarray(arrays["tasks"]).sum())
 
     def _engine(self, tasks: tuple[int, ...]) -> ScoringEngine:
@@ -117,18 +189,34 @@ class EarlyStopping:
             self._engines[tasks] = engine
         return engine
 
-    def _stop(self, t: int, s: int, tau: float) -> bool:
-        """Whether a row with `s` gains in its first `t` tasks has its side of `tau` settled (and count it)."""
+    def _decide(self, t: int, s: int, gains: np.ndarray, cut: tuple[float, float]) -> int:
+        """`-1` (settled below the cut), `1` (above) or `0` (go on) for a row with `s` gains in its first `t` tasks.
+
+        `gains` are the row's per-task gains so far (only read with `tie_gain`).
+        """
+        tau, gain_tau = cut
         if t >= self._m or tau == -math.inf:
-            return False
-        low, high = gains_interval(self._m, t, s, self.delta)
+            return 0
+        delta = self.look_delta(t)
+        low, high = gains_interval(self._m, t, s, delta)
         if high / self._m < tau:
-            self._stopped_low += 1
-            return True
+            return -1
         if low / self._m > tau:
+            return 1
+        if self.tie_gain and t > 1:
+            mean = float(gains.mean())
+            half = _Z(delta) * float(gains.std(ddof=1)) * math.sqrt((1 - t / self._m) / t)
+            if high / self._m <= tau and mean + half < gain_tau:
+                return -1
+            if low / self._m >= tau and mean - half > gain_tau:
+                return 1
+        return 0
+
+    def _count(self, side: int) -> None:
+        if side < 0:
+            self._stopped_low += 1
+        elif side > 0:
             self._stopped_high += 1
-            return True
-        return False
 
     def simulate(self, one_shot: np.ndarray, s_zero: np.ndarray, top_percent: float) -> dict[str, np.ndarray]:
         """Replay the stopping rule on a precomputed one-shot matrix `(n, m)` (no model), rows in order.
@@ -144,19 +232,24 @@ class EarlyStopping:
         self._percent, self._m, self._return_scores = float(top_percent), one_shot.shape[1], False
         n, m = one_shot.shape
         golden, gain, tasks = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
+        self._n_rows = n
         for i in range(n):
             order = np.random.default_rng([self.seed, i]).permutation(m)
-            tau = self.threshold()
-            t = s = 0
+            cut = self.cut()
+            t = s = side = 0
             while t < m:
                 part = np.sort(order[t : t + self.chunk])
                 s += int((one_shot[i, part] > s_zero[part]).sum())
                 t += len(part)
-                if self._stop(t, s, tau):
+                seen = np.sort(order[:t])
+                side = self._decide(t, s, one_shot[i, seen] - s_zero[seen], cut)
+                if side:
                     break
+            self._count(side)
             seen = np.sort(order[:t])
             golden[i], gain[i], tasks[i] = s / t, float((one_shot[i, seen] - s_zero[seen]).mean()), t
             self._seen.append(golden[i])
+            self._seen_gain.append(gain[i])
             self._evaluated += t
         return {"golden": golden, "gain": gain, "tasks": tasks}
 
@@ -177,21 +270,25 @@ class EarlyStopping:
             ids, _ = self._encoder.encode_demo(example)
             kv = self._base.prefix_cache(ids)
             order = np.random.default_rng([self.seed, start + i]).permutation(m)
-            tau = self.threshold()
-            t = s = 0
+            cut = self.cut()
+            t = s = side = 0
             while t < m:
                 part = tuple(sorted(order[t : t + self.chunk].tolist()))
                 values = self._engine(part).score_with_cache(kv, len(ids))
                 one_shot[i, list(part)] = values
                 s += int((values > self._s_zero[list(part)]).sum())
                 t += len(part)
-                if self._stop(t, s, tau):
+                done = ~np.isnan(one_shot[i])
+                side = self._decide(t, s, one_shot[i, done] - self._s_zero[done], cut)
+                if side:
                     break
+            self._count(side)
             done = ~np.isnan(one_shot[i])
             golden[i] = s / t
             gain[i] = float((one_shot[i, done] - self._s_zero[done]).mean())
             tasks[i] = t
             self._seen.append(golden[i])
+            self._seen_gain.append(gain[i])
             self._evaluated += t
         alignment, completeness = read_signals(self._base, [self._encoder.encode_signals(e) for e in examples])
         flags = [
