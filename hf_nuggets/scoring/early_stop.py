@@ -64,14 +64,14 @@ LEGACY = {"warmup_share": 0.0, "looks": "each", "tie_gain": False}
 @lru_cache(maxsize=1024)
 def _Z(delta: float) -> float:
     """The two-sided normal quantile `z` with `P(|Z| > z) = delta`."""
-    return NormalDist().inv_cdf(1 - delta / 2)
+    return -NormalDist().inv_cdf(delta / 2)
 
 
 def _spent(delta: float, fraction: float) -> float:
     """O'Brien-Fleming-type alpha spent by information `fraction` in [0, 1] (Lan and DeMets, 1983)."""
     if fraction <= 0:
         return 0.0
-    return min(delta, 2 * (1 - NormalDist().cdf(_Z(delta) / math.sqrt(fraction))))
+    return min(delta, math.erfc(_Z(delta) / math.sqrt(2 * fraction)))  # 2 * P(Z > z / sqrt(fraction))
 
 
 @dataclass
@@ -198,6 +198,8 @@ class EarlyStopping:
         if t >= self._m or tau == -math.inf:
             return 0
         delta = self.look_delta(t)
+        if delta <= 0:  # an alpha-spending look with nothing spent (underflow on very many looks)
+            return 0
         low, high = gains_interval(self._m, t, s, delta)
         if high / self._m < tau:
             return -1
