@@ -89,19 +89,133 @@ def test_no_stopping_during_warmup_equals_exhaustive(tiny_prospector, tmp_path):
     np.testing.assert_allclose(scored["nuggets_gain"], exhaustive["nuggets_gain"], atol=1e-6)
 
 
-def test_simulation_replays_the_live_decisions(tiny_prospector, tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"delta": 0.2, "chunk": 2, "warmup": 8},
+        {"delta": 0.4, "chunk": 2, "warmup": 4, "warmup_share": 0.2, "looks": "union", "tie_gain": True},
+    ],
+    ids=["counts", "options"],
+)
+def test_simulation_replays_the_live_decisions(tiny_prospector, tmp_path, settings):
     """`simulate` on the exhaustive one-shot matrix takes the same decisions as the live run."""
     data = rows(40)
     scorer = GoldenScorer(tiny_prospector, TASKS)
     exhaustive = scorer.score_examples([Example(**r) for r in data])
-    live = EarlyStopping(delta=0.2, chunk=2, warmup=8)
+    live = EarlyStopping(**settings)
     scored, _ = prospect_sharded(
         Dataset.from_list(data), GoldenScorer(tiny_prospector, TASKS), tmp_path, top_percent=10, shard_size=40,
         early_stop=live, progress=False,
     )  # fmt: skip
-    replay = EarlyStopping(delta=0.2, chunk=2, warmup=8).simulate(
-        exhaustive["one_shot"], scorer.zero_shot_scores, top_percent=10
-    )
+    replay = EarlyStopping(**settings).simulate(exhaustive["one_shot"], scorer.zero_shot_scores, top_percent=10)
     assert replay["tasks"].tolist() == scored["nuggets_tasks_evaluated"]
     assert replay["golden"].tolist() == scored["golden_score"]
     assert replay["tasks"].sum() < 40 * len(TASKS)
+
+
+def score_matrix(n: int, m: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A one-shot matrix `(n, m)` and zero-shot scores: row propensities ~ Beta(2, 3), gains of either sign."""
+    rng = np.random.default_rng(seed)
+    s_zero = rng.normal(-2.0, 0.5, m)
+    wins = rng.random((n, m)) < rng.beta(2.0, 3.0, n)[:, None]
+    gains = np.where(wins, rng.exponential(0.2, (n, m)), -rng.exponential(0.2, (n, m)))
+    return s_zero[None, :] + gains, s_zero
+
+
+def test_default_settings_keep_the_old_fingerprint():
+    """Options at their original value stay out of `settings()` (older checkpoints resume); others go in."""
+    assert EarlyStopping().settings() == {"delta": 0.05, "chunk": 4, "warmup": 50, "seed": 0}
+    chosen = EarlyStopping(looks="union", tie_gain=True, warmup_share=0.1).settings()
+    assert (chosen["looks"], chosen["tie_gain"], chosen["warmup_share"]) == ("union", True, 0.1)
+
+
+def test_rejects_bad_options():
+    """Bad new options name the parameter."""
+    with pytest.raises(ValueError, match="`looks` must be one of"):
+        EarlyStopping(looks="bonferroni")
+    with pytest.raises(ValueError, match="`warmup_share` must be in"):
+        EarlyStopping(warmup_share=1.0)
+
+
+def test_union_bound_is_each_look_at_delta_over_the_looks():
+    """With 16 tasks and chunks of 4 a row has 3 looks: `looks="union"` at `delta` decides as `"each"` at delta / 3."""
+    one_shot, s_zero = score_matrix(200, 16)
+    union = EarlyStopping(delta=0.3, chunk=4, warmup=20, looks="union").simulate(one_shot, s_zero, 10)
+    each = EarlyStopping(delta=0.1, chunk=4, warmup=20).simulate(one_shot, s_zero, 10)
+    for key in ("tasks", "golden", "gain"):
+        np.testing.assert_array_equal(union[key], each[key])
+    assert union["tasks"].sum() < one_shot.size
+
+
+def test_alpha_spending_spends_delta_over_the_looks_increasingly():
+    """The spending levels match O'Brien-Fleming's 2 (1 - Phi(z / sqrt(k / L))) increments and add up to `delta`."""
+    from scipy.stats import norm
+
+    early = EarlyStopping(delta=0.05, chunk=2, warmup=1000, looks="spending")
+    early.simulate(*score_matrix(2, 16), 10)  # binds the task count, 16: 7 looks before the last chunk
+    levels = [early.look_delta(t) for t in range(2, 16, 2)]
+    spent = 2 * norm.sf(norm.isf(0.025) / np.sqrt(np.arange(1, 8) / 7))
+    np.testing.assert_allclose(levels, np.diff(spent, prepend=0.0), rtol=1e-9)
+    assert sum(levels) == pytest.approx(0.05)
+    assert (np.diff(levels) > 0).all()
+
+
+def test_warmup_share_is_a_share_of_the_rows():
+    """`warmup_share` 0.3 of 100 rows scores 30 rows in full: the same decisions as `warmup=30`."""
+    one_shot, s_zero = score_matrix(100, 16)
+    share = EarlyStopping(delta=0.2, chunk=2, warmup=5, warmup_share=0.3).simulate(one_shot, s_zero, 10)
+    fixed = EarlyStopping(delta=0.2, chunk=2, warmup=30).simulate(one_shot, s_zero, 10)
+    np.testing.assert_array_equal(share["tasks"], fixed["tasks"])
+    assert (share["tasks"][:30] == 16).all() and (share["tasks"][30:] < 16).any()
+
+
+def tied_matrix(n: int = 200, m: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Every row gains on exactly half the tasks (all tie on golden score 0.5): by a row's own size on its gains and
+    by about 0.1 on its losses, so rows differ by their mean gain only."""
+    rng = np.random.default_rng(0)
+    size = rng.uniform(0.1, 2.0, n)
+    wins = np.array([rng.permutation([True] * (m // 2) + [False] * (m // 2)) for _ in range(n)])
+    noise = 1 + 0.05 * rng.standard_normal((n, m))
+    s_zero = rng.normal(-2.0, 0.5, m)
+    return s_zero[None, :] + np.where(wins, size[:, None], -0.1) * noise, s_zero
+
+
+def test_gain_test_stops_tied_rows_that_counts_cannot_settle():
+    """On rows tied on golden score with the cut, counts alone stop no row below; `tie_gain` stops many on gain."""
+    one_shot, s_zero = tied_matrix()
+    counts, gains = (EarlyStopping(delta=0.01, chunk=1, warmup=20, tie_gain=tie) for tie in (False, True))
+    counts.simulate(one_shot, s_zero, 10)
+    gains.simulate(one_shot, s_zero, 10)
+    assert counts.report()["rows_stopped_below"] == 0
+    assert gains.report()["rows_stopped_below"] > 50
+    assert gains.report()["task_evaluations"] < counts.report()["task_evaluations"]
+
+
+def test_gain_test_never_drops_a_row_of_the_exhaustive_top():
+    """A row of the exhaustive top 10% (ranked by gain among ties) that the gain test stopped is still selected."""
+    from hf_nuggets.scoring.engine import golden_from_scores
+    from hf_nuggets.selection import top_indices
+
+    one_shot, s_zero = tied_matrix()
+    counts = EarlyStopping(delta=0.01, chunk=1, warmup=20).simulate(one_shot, s_zero, 10)
+    gains = EarlyStopping(delta=0.01, chunk=1, warmup=20, tie_gain=True).simulate(one_shot, s_zero, 10)
+    by_gain = np.flatnonzero((gains["tasks"] < 16) & (counts["tasks"] == 16))
+    exact = top_indices(*golden_from_scores(one_shot, s_zero), percent=10)
+    selected = top_indices(gains["golden"], gains["gain"], percent=10)
+    assert len(by_gain) > 50
+    assert set(by_gain.tolist()) & set(exact.tolist()) <= set(selected.tolist())
+    assert set(by_gain.tolist()) & set(exact.tolist())  # some top rows were settled on gain, above the cut
+
+
+def test_cli_options_reach_the_settings():
+    """`hf-nuggets score` parses the early-stopping options into the fields `build` passes to `EarlyStopping`."""
+    from hf_nuggets.cli.score import _parser
+
+    config, _ = _parser(True).parse_args_into_dataclasses(
+        ["data.jsonl", "--top", "5", "--early_stop", "--early_stop_looks", "union", "--early_stop_tie_gain",
+         "--early_stop_warmup_share", "0.1"]
+    )  # fmt: skip
+    options = (config.early_stop_looks, config.early_stop_tie_gain, config.early_stop_warmup_share)
+    assert options == ("union", True, 0.1)
+    with pytest.raises(SystemExit):
+        _parser(True).parse_args_into_dataclasses(["data.jsonl", "--early_stop_looks", "bonferroni"])

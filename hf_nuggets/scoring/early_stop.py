@@ -56,6 +56,41 @@ def gains_interval(m: int, t: int, s: int, delta: float) -> tuple[int, int]:
     return plausible[0], plausible[-1]
 
 
+def gain_interval(gains: np.ndarray, m: int, k_low: int, k_high: int, delta: float) -> tuple[float, float]:
+    """Interval for a row's mean gain over all `m` tasks from its observed per-task `gains`, stratified by sign.
+
+    The unseen tasks hold `K - s` gains (`K` in `[k_low, k_high]`, the count interval) and the rest losses; each
+    stratum's unseen mean is bounded by a normal interval at level `delta` around its observed mean (gains stay
+    positive, losses non-positive). A stratum that may have unseen tasks but fewer than two observed ones leaves the
+    interval unbounded. An approximation (normal, per stratum), not an exact interval.
+
+    Example:
+
+    ```python
+    >>> gain_interval(np.array([0.5, -0.25, 0.75, -0.5]), 4, 2, 2, 0.05)
+    (0.125, 0.125)
+    ```
+    """
+    t, s = len(gains), int(np.count_nonzero(gains > 0))
+    bounds = []
+    for stratum, unseen_max, floor, ceil in ((gains[gains > 0], k_high - s, 0.0, math.inf),
+                                             (gains[gains <= 0], m - t - (k_low - s), -math.inf, 0.0)):  # fmt: skip
+        if unseen_max <= 0:
+            bounds.append((0.0, 0.0))
+        elif len(stratum) < 2:
+            return -math.inf, math.inf
+        else:
+            half = _Z(delta) * float(stratum.std(ddof=1)) / math.sqrt(len(stratum))
+            mean = float(stratum.mean())
+            bounds.append((max(floor, mean - half), min(ceil, mean + half)))
+    (win_low, win_high), (loss_low, loss_high) = bounds
+    total = float(gains.sum())
+    # The mean gain is linear in the unseen wins `K - s`, so its extremes lie at the ends of the count interval.
+    ends = [total + (k - s) * w + (m - t - (k - s)) * loss for k in (k_low, k_high) for w, loss in
+            ((win_low, loss_low), (win_high, loss_high))]  # fmt: skip
+    return min(ends[0], ends[2]) / m, max(ends[1], ends[3]) / m
+
+
 LOOKS = ("each", "union", "spending")
 # The options' values before they existed: left out of `settings()` so older checkpoints keep their fingerprint.
 LEGACY = {"warmup_share": 0.0, "looks": "each", "tie_gain": False}
@@ -90,8 +125,8 @@ class EarlyStopping:
             per row) or `"spending"` (an O'Brien-Fleming-type alpha-spending function spread over the `L` looks,
             also at most `delta` per row, spending little on the first looks).
         tie_gain (`bool`, *optional*, defaults to `False`): Compare rows at the threshold's golden score by their
-            mean gain (the ranking's tie-breaker): a normal interval on the mean gain over all `m` tasks (finite
-            population correction) at the same level settles a row whose count interval only reaches the threshold.
+            mean gain (the ranking's tie-breaker): an interval on the mean gain over all `m` tasks at the same level
+            (see `gain_interval`) settles a row whose count interval only reaches the threshold.
     """
 
     delta: float = 0.05
@@ -205,12 +240,11 @@ class EarlyStopping:
             return -1
         if low / self._m > tau:
             return 1
-        if self.tie_gain and t > 1:
-            mean = float(gains.mean())
-            half = _Z(delta) * float(gains.std(ddof=1)) * math.sqrt((1 - t / self._m) / t)
-            if high / self._m <= tau and mean + half < gain_tau:
+        if self.tie_gain:
+            gain_low, gain_high = gain_interval(gains, self._m, low, high, delta)
+            if high / self._m <= tau and gain_high < gain_tau:
                 return -1
-            if low / self._m >= tau and mean - half > gain_tau:
+            if low / self._m >= tau and gain_low > gain_tau:
                 return 1
         return 0
 
