@@ -9,7 +9,7 @@ from datasets import Dataset
 from hf_nuggets import GoldenScorer
 from hf_nuggets.data.formatting import Example
 from hf_nuggets.run.sharded import prospect_sharded
-from hf_nuggets.scoring.early_stop import EarlyStopping, gains_interval
+from hf_nuggets.scoring.early_stop import EarlyStopping, gain_interval, gains_interval
 
 TASKS = [
     {"instruction": "Add 2 and 2.", "input": "", "output": "4"},
@@ -37,6 +37,17 @@ def test_gains_interval_matches_scipy_hypergeometric():
             if hypergeom.cdf(s, m, k, t) >= delta / 2 and hypergeom.sf(s - 1, m, k, t) >= delta / 2
         ]
         assert gains_interval(m, t, s, delta) == (plausible[0], plausible[-1])
+
+
+def test_gain_interval_is_exact_when_all_seen_and_unbounded_without_a_stratum():
+    """All tasks seen: the interval is the mean gain. Unseen gains possible but fewer than two seen: unbounded."""
+    gains = np.array([0.4, -0.2, 0.1, -0.1, 0.3])
+    low, high = gain_interval(gains, 5, 3, 3, 0.05)
+    assert low == pytest.approx(gains.mean()) and high == pytest.approx(gains.mean())
+    assert gain_interval(np.array([0.4, -0.2, -0.1]), 6, 1, 3, 0.05) == (-np.inf, np.inf)
+    seen = np.array([0.4, 0.5, -0.2, -0.1])  # 2 of 6 tasks unseen, 0 to 2 of them gains (K in [2, 4])
+    low, high = gain_interval(seen, 6, 2, 4, 0.05)
+    assert low < seen.sum() / 6 and high > (seen.sum() + 2 * 0.45) / 6  # holds both extremes of the unseen tasks
 
 
 def test_rejects_bad_settings():

@@ -253,7 +253,7 @@ class EarlyStopping:
             return -1
         if low / self._m > tau:
             return 1
-        if self.tie_gain:
+        if self.tie_gain and (high / self._m <= tau or low / self._m >= tau):
             gain_low, gain_high = gain_interval(gains, self._m, low, high, delta)
             if high / self._m <= tau and gain_high < gain_tau:
                 return -1
