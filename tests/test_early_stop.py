@@ -230,3 +230,21 @@ def test_cli_options_reach_the_settings():
     assert options == ("union", True, 0.1)
     with pytest.raises(SystemExit):
         _parser(True).parse_args_into_dataclasses(["data.jsonl", "--early_stop_looks", "bonferroni"])
+
+
+def test_cli_early_stop_options_reach_the_run(tiny_model_dir, tmp_path):
+    """`hf-nuggets score --early_stop` with the options builds `EarlyStopping` with them (the summary's settings)."""
+    import json
+
+    from hf_nuggets.cli import main
+
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows(12)))
+    (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t) + "\n" for t in TASKS))
+    args = ["score", str(tmp_path / "data.jsonl"), "--tasks", str(tmp_path / "tasks.jsonl"), "--model",
+            str(tiny_model_dir), "--device", "cpu", "--quiet", "--out", str(tmp_path / "run"), "--top", "10",
+            "--early_stop", "--early_stop_warmup", "4", "--early_stop_looks", "spending", "--early_stop_tie_gain",
+            "--early_stop_warmup_share", "0.5"]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads((tmp_path / "run" / "summary.json").read_text())["early_stop"]
+    assert (report["looks"], report["tie_gain"], report["warmup_share"]) == ("spending", True, 0.5)
+    assert report["rows"] == 12
