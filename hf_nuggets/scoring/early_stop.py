@@ -10,20 +10,19 @@ the rows) are scored in full. Options: `looks` bounds the error over a row's rep
 alpha spending), and `tie_gain` compares a row whose count interval only reaches `tau` with the cut row by mean
 gain, the ranking's tie-breaker (with few tasks many rows tie on golden score at the cut).
 
-Guarantee and its limits: for a fixed `tau` each stop is wrong with probability at most `delta` per look by
-default, and at most `delta` over all of a row's looks with `looks="union"` or `"spending"`; the gain test's
-interval is a normal approximation per stratum, not exact; and `tau` itself moves as rows arrive. So the benchmark
-reports the overlap with the exhaustive selection rather than claiming one. Measured by replay, no model
-(`benchmarks/bench_scale.py --replays_only`: pairs evaluated / top-5% overlap, pairs / top-10% overlap) on the real
-score matrix of the 300 shipped sample rows x 16 tasks (SmolLM2-135M, float32, H200): the default 0.81/1.00,
-0.84/0.97; `delta=0.3, chunk=2, looks="union"` (chosen by the rule in the README) 0.73/1.00, 0.80/0.97;
-`delta=0.1, chunk=2, looks="union", tie_gain=True` 0.73/1.00, 0.77/0.97. Few tasks give wide intervals: even
-knowing the final cut, certifying a row's side from its counts alone takes 0.80 of the pairs at top 10% (one task
-per look), and no setting tried reached 0.50 of the pairs at a top-10% overlap of 0.9 (the cheapest at 0.9 took
-0.69, averaged over five row orders). On a generated 2000 x 100 matrix the default takes 0.21/0.99 and 0.26/0.96.
-A stopped row's `golden_score`
-is the estimate `s / t` and its gain the mean over evaluated tasks; `nuggets_tasks_evaluated` says how many tasks
-it took.
+Guarantee and its limits: for a fixed `tau` each stop is wrong with probability at most `delta` per look by default,
+and at most `delta` over all of a row's looks with `looks="union"` or `"spending"`; a stop on the gain test also
+needs its gain interval right, a normal approximation per stratum at the same level (so up to twice the error, and
+not exact); and `tau` itself moves as rows arrive. So the benchmark reports the overlap with the exhaustive
+selection rather than claiming one. Measured by replay, no model (`benchmarks/bench_scale.py --replays_only`: pairs
+evaluated / top-5% overlap, pairs / top-10% overlap) on the real score matrix of the 300 shipped sample rows x 16
+tasks (SmolLM2-135M, float32, H200): the default 0.81/1.00, 0.84/0.97; `delta=0.3, chunk=2, looks="union"` (chosen
+by the rule in the README) 0.73/1.00, 0.80/0.97; `delta=0.1, chunk=2, looks="union", tie_gain=True` 0.73/1.00,
+0.77/0.97. Few tasks give wide intervals: even knowing the final cut, certifying a row's side from its counts alone
+takes 0.80 of the pairs at top 10% (one task per look), and no setting tried reached 0.50 of the pairs at a top-10%
+overlap of 0.9 (the cheapest at 0.9 took 0.69, averaged over five row orders). On a generated 2000 x 100 matrix the
+default takes 0.21/0.99 and 0.26/0.96. A stopped row's `golden_score` is the estimate `s / t` and its gain the mean
+over evaluated tasks; `nuggets_tasks_evaluated` says how many tasks it took.
 """
 
 from __future__ import annotations
