@@ -1,6 +1,10 @@
 """Scale-out figures, measured in one run on this machine (CPU by default).
 
 Prints:
+  0. early-stopping replays, no model (seconds; `--replays_only` stops here): the share of pairs evaluated and the
+     top-5% and top-10% overlap with the exhaustive selection, for the default rule and its options, on the real
+     score matrix `benchmarks/data/sample_scores.npz` (its own row order and random row orders) and on generated
+     matrices;
   1. throughput of sharded scoring with 1 and 2 processes (`hf-nuggets score --num_processes N`), same data and
      settings, and whether the two runs agree;
   2. adaptive early stopping: task evaluations made and the top-n% overlap with the exhaustive selection, on the
@@ -12,6 +16,7 @@ The defaults use the embedded SmolLM2-135M-Instruct and the shipped sample and t
 8 minutes on 2 CPU cores; --rows, --tasks and the other options scale it up.
 
     .venv/bin/python benchmarks/bench_scale.py [--rows 16] [--tasks 8]
+    .venv/bin/python benchmarks/bench_scale.py --replays_only      # section 0 only, no model
 """
 
 from __future__ import annotations
@@ -70,6 +75,73 @@ def early_stop_figures(label: str, one_shot: np.ndarray, s_zero: np.ndarray, per
     )
 
 
+REAL_SCORES = Path(__file__).resolve().parent / "data" / "sample_scores.npz"
+
+# Settings replayed in section 0: the default rule, the old bench variant, each option alone, the setting chosen by the
+# rule stated in the README (the fewest pairs averaged over the real matrix in five row orders and the two generated
+# matrices, among chunks >= 2 with a top-5% and top-10% overlap >= 0.95 on each) and the cheapest on real scores alone.
+REPLAYS = {
+    "default": {},
+    "delta 0.2, chunk 2": {"delta": 0.2, "chunk": 2},
+    "looks union": {"looks": "union"},
+    "looks spending": {"looks": "spending"},
+    "tie_gain": {"tie_gain": True},
+    "warmup_share 0.2": {"warmup_share": 0.2},
+    "chosen by the rule": {"delta": 0.3, "chunk": 2, "looks": "union"},
+    "union + tie_gain": {"delta": 0.1, "chunk": 2, "looks": "union", "tie_gain": True},
+}
+
+
+def replay(one_shot: np.ndarray, s_zero: np.ndarray, percent: float, **settings) -> tuple[float, float]:
+    """Share of pairs evaluated and the top-`percent`% overlap with the exhaustive selection, for one replay."""
+    from hf_nuggets.scoring.early_stop import EarlyStopping
+    from hf_nuggets.scoring.engine import golden_from_scores
+    from hf_nuggets.selection import top_indices
+
+    golden, gain = golden_from_scores(one_shot, s_zero)
+    result = EarlyStopping(**settings).simulate(one_shot, s_zero, percent)
+    exact = set(top_indices(golden, gain, percent=percent).tolist())
+    approx = set(top_indices(result["golden"], result["gain"], percent=percent).tolist())
+    return float(result["tasks"].sum() / one_shot.size), len(exact & approx) / len(exact)
+
+
+def replay_figures(matrices: dict[str, tuple[list[np.ndarray], np.ndarray]], percents=(5.0, 10.0)) -> None:
+    """One line per setting: pairs share / overlap at each top share, on each matrix (mean over its row orders)."""
+    for name, settings in REPLAYS.items():
+        cells = []
+        for label, (orders, s_zero) in matrices.items():
+            figures = [np.mean([replay(o, s_zero, p, **settings) for o in orders], axis=0) for p in percents]
+            cells.append(f"{label} " + " ".join(f"{f[0]:.3f}/{f[1]:.3f}" for f in figures))
+        print(f"  {name:<20} {settings}\n      " + " | ".join(cells), flush=True)
+
+
+def replays(args: argparse.Namespace) -> None:
+    """Section 0: replays of early stopping on the real and generated score matrices (no model)."""
+    data = np.load(REAL_SCORES)
+    one_shot, s_zero = data["one_shot"].astype(np.float64), data["zero_shot"].astype(np.float64)
+    meta = json.loads(str(data["meta"]))
+    rng = np.random.default_rng(args.orders_seed)
+    orders = [one_shot] + [one_shot[rng.permutation(len(one_shot))] for _ in range(args.orders - 1)]
+    gen = generated_matrix(args.gen_rows, args.gen_tasks, seed=0)
+    gen_few = generated_matrix(args.gen_rows, one_shot.shape[1], seed=1)
+    print(
+        f"0. Early-stopping replays (replay, no model): pairs evaluated / overlap with the exhaustive top-5% and "
+        f"top-10% (ranked as hf_nuggets.selection.top_indices).\n  real = {REAL_SCORES.name}: {one_shot.shape[0]} "
+        f"sample rows x {one_shot.shape[1]} tasks, {meta.get('model', '?').rsplit('/', 1)[-1]} {meta.get('dtype')} "
+        f"on {meta.get('device')}; real x{args.orders} = mean over its order and {args.orders - 1} random row orders; "
+        f"gen = generated {args.gen_rows} x {args.gen_tasks}; gen16 = generated {args.gen_rows} x "
+        f"{one_shot.shape[1]}"
+    )
+    replay_figures(
+        {
+            "real": ([one_shot], s_zero),
+            f"real x{args.orders}": (orders, s_zero),
+            "gen": ([gen[0]], gen[1]),
+            f"gen{one_shot.shape[1]}": ([gen_few[0]], gen_few[1]),
+        }
+    )
+
+
 def generated_matrix(rows: int, tasks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic score matrix: row propensities ~ Beta(2, 3), per-task gains ~ Bernoulli(propensity)."""
     rng = np.random.default_rng(seed)
@@ -94,7 +166,15 @@ def main() -> None:
         "--payload_kb", type=int, default=100, help="Unscored text per streamed row, carried through to the output."
     )
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--replays_only", action="store_true", help="Run section 0 only (no model, seconds).")
+    parser.add_argument("--orders", type=int, default=5, help="Row orders of the real matrix in section 0.")
+    parser.add_argument("--orders_seed", type=int, default=100, help="Seed of those random row orders.")
     args = parser.parse_args()
+
+    replays(args)
+    if args.replays_only:
+        return
+    print()
 
     import datasets
 

@@ -113,6 +113,9 @@ def prospect_with_config(
                 chunk=config.early_stop_chunk,
                 warmup=config.early_stop_warmup,
                 seed=config.seed,
+                warmup_share=config.early_stop_warmup_share,
+                looks=config.early_stop_looks,
+                tie_gain=config.early_stop_tie_gain,
             )
         return prospect_sharded(
             dataset,

@@ -123,6 +123,20 @@ class ScoreConfig:
     early_stop_delta: float = field(default=0.05, metadata={"help": "Error level of early stopping's intervals."})
     early_stop_warmup: int = field(default=50, metadata={"help": "Rows scored in full before early stopping."})
     early_stop_chunk: int = field(default=4, metadata={"help": "Tasks evaluated between two early-stopping looks."})
+    early_stop_looks: str = field(
+        default="each",
+        metadata={
+            "help": "Error control over a row's looks: each (delta per look), union (delta / looks) or spending "
+            "(O'Brien-Fleming-type alpha spending).",
+            "choices": ["each", "union", "spending"],
+        },
+    )
+    early_stop_tie_gain: bool = field(
+        default=False, metadata={"help": "Settle rows tied with the threshold's golden score by their mean gain."}
+    )
+    early_stop_warmup_share: float = field(
+        default=0.0, metadata={"help": "Warm-up as a share of the rows, in [0, 1) (at least --early_stop_warmup)."}
+    )
     seed: int = field(default=0, metadata={"help": "Seed of early stopping's task orders."})
     dedup: bool = field(
         default=False, metadata={"help": "Score exact and near-duplicate candidates once; they share the score."}
@@ -175,6 +189,8 @@ class ScoreConfig:
             raise ValueError(f"`timeout` must be positive, got {self.timeout}.")
         if not 0 < self.early_stop_delta < 1:
             raise ValueError(f"`early_stop_delta` must be in (0, 1), got {self.early_stop_delta}.")
+        if not 0 <= self.early_stop_warmup_share < 1:
+            raise ValueError(f"`early_stop_warmup_share` must be in [0, 1), got {self.early_stop_warmup_share}.")
         if not 0 < self.dedup_threshold <= 1:
             raise ValueError(f"`dedup_threshold` must be in (0, 1], got {self.dedup_threshold}.")
         if self.early_stop and self.top is None:
