@@ -10,6 +10,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -27,6 +28,8 @@ import winrate_tab  # noqa: E402
 from hf_nuggets import GoldenScorer, load_default_task_set, load_sample_dataset  # noqa: E402
 from hf_nuggets.data.formatting import examples_from_rows  # noqa: E402
 from hf_nuggets.data.loading import sample_dataset_path  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("prospector_cache_limits_restored")  # the Space bounds the library's cache
 
 SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces"
 SAMPLE = str(sample_dataset_path())
@@ -495,3 +498,60 @@ def test_winrate_bad_annotations_give_a_clear_message(url, tmp_path):
         winrate_tab.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
     )
     assert status_kind(status) == "error" and "preference" in status
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Limits: the models a visitor can load, the memory their data takes, the time their jobs run
+
+
+def test_hub_model_of_unknown_size_is_refused(monkeypatch):
+    """A Hub model whose size the Hub does not report (no safetensors weights, e.g. `.bin` only) is refused before
+    anything is downloaded: the Space cannot check that it fits."""
+    import huggingface_hub
+
+    asked = []
+
+    def model_info(self, repo_id, **kwargs):
+        asked.append(repo_id)
+        return SimpleNamespace(id=repo_id, safetensors=None, siblings=[SimpleNamespace(rfilename="pytorch_model.bin")])
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    with pytest.raises(rendering.UserError, match=r"^`someone/bin-only` does not report its size on the Hub") as err:
+        space_prospectors.check_hub_model("someone/bin-only")
+    assert asked == ["someone/bin-only"]
+    assert "1.6B parameters" in str(err.value) and "safetensors" in str(err.value)
+
+
+def test_hub_models_loaded_stay_within_the_bound(tiny_prospector, tmp_path, monkeypatch):
+    """Visitors picking one Hub model after another leave only the last one loaded (besides the preloaded or
+    embedded prospector): the models before it, once scored with, are freed."""
+    import gc
+    import weakref
+
+    from conftest import build_tiny_model
+
+    from hf_nuggets.data.formatting import examples_from_rows
+    from hf_nuggets.scoring import prospector as prospector_module
+    from hf_nuggets.scoring.scorer import flag_examples
+
+    folders = {}
+    for seed, repo_id in enumerate(("fake/model-a", "fake/model-b", "fake/model-c"), start=1):
+        folders[repo_id] = tmp_path / repo_id.split("/")[1]
+        build_tiny_model(len(tiny_prospector.tokenizer), seed=seed).save_pretrained(folders[repo_id])
+        tiny_prospector.tokenizer.save_pretrained(folders[repo_id])
+    real_load = space_prospectors.load_prospector
+    monkeypatch.setattr(prospector_module, "_LOADED", {})
+    monkeypatch.setattr(space_prospectors, "check_hub_model", lambda *a, **k: None)
+    monkeypatch.setattr(space_prospectors, "load_prospector", lambda name, **kw: real_load(str(folders[name]), **kw))
+
+    prospectors = space_prospectors.Prospectors(tiny_prospector)
+    rows = examples_from_rows([{"instruction": "Name a colour.", "output": "Red."}])
+    alive = []
+    for repo_id in folders:
+        model = prospectors.load(repo_id)
+        flag_examples(model, rows)  # what a run does with it (the gates calibrate on it)
+        alive.append(weakref.ref(model.model))
+        del model
+    gc.collect()
+    assert [ref() is not None for ref in alive] == [False, False, True]
+    assert prospectors.load(prospectors.default) is tiny_prospector
