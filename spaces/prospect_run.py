@@ -35,7 +35,7 @@ from rendering import (
     stats_html,
     tasks_frame,
 )
-from visitor_data import check_rows, column_mapping, read_upload, workspace
+from visitor_data import MAX_DATA_MB, check_rows, column_mapping, read_upload, workspace
 
 logger = logging.getLogger("hf_nuggets.space")
 
@@ -123,6 +123,7 @@ def check_request(
     top_percent: float,
     *,
     max_upload_mb: float,
+    max_data_mb: float = MAX_DATA_MB,
 ) -> RunRequest:
     """Check the settings before any model loads; a problem is a `UserError` (or a `ValueError` of the library)."""
     data = session.get("data")
@@ -135,7 +136,7 @@ def check_request(
     task_rows = None
     mapping = check_rows(dataset, columns, rows)
     if task_mode == TASKS_UPLOADED:
-        task_rows = read_upload(task_file, session, what="task file", max_mb=max_upload_mb)
+        task_rows, _ = read_upload(task_file, what="task file", max_mb=max_upload_mb, max_data_mb=max_data_mb)
         GoldenScorer(None, task_rows, num_tasks=num_tasks)  # validates the columns, loads nothing
     elif task_mode == TASKS_REFINED and rows < num_tasks:
         raise UserError(f"Refining {num_tasks} tasks needs at least {num_tasks} rows; {rows} are selected.")
@@ -418,10 +419,14 @@ class RunHandler:
         prospectors (`Prospectors`): The prospectors offered.
         max_upload_mb (`float`): Largest task file.
         batch_size (`int`): Rows per scorer call; the page updates after each batch.
+        max_data_mb (`float`, *optional*, defaults to `100`): Megabytes a task file's rows may take once read.
     """
 
-    def __init__(self, prospectors: Prospectors, *, max_upload_mb: float, batch_size: int):
+    def __init__(
+        self, prospectors: Prospectors, *, max_upload_mb: float, batch_size: int, max_data_mb: float = MAX_DATA_MB
+    ):
         self.prospectors, self.max_upload_mb, self.batch_size = prospectors, max_upload_mb, batch_size
+        self.max_data_mb = max_data_mb
 
     def run(
         self,
@@ -444,7 +449,7 @@ class RunHandler:
         try:
             asked = check_request(
                 session, instruction, input_, output, messages, task_mode, task_file, num_tasks, rows, seconds,
-                top_percent, max_upload_mb=self.max_upload_mb,
+                top_percent, max_upload_mb=self.max_upload_mb, max_data_mb=self.max_data_mb,
             )  # fmt: skip
             out_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workspace(session)))
             config = asked.config(out_dir, self.batch_size)

@@ -17,7 +17,7 @@ import gradio as gr
 from hf_nuggets.evaluation.baseline import match_to_baseline
 from prospectors import Prospectors
 from rendering import UserError, clip, error_text, message_html, stat_cards
-from visitor_data import read_upload, workspace
+from visitor_data import MAX_DATA_MB, read_upload, workspace
 
 logger = logging.getLogger("hf_nuggets.space")
 
@@ -32,10 +32,11 @@ class WinRate:
     Args:
         prospectors (`Prospectors`): The local judge is their default (the preloaded or the embedded prospector).
         max_upload_mb (`float`): Largest file.
+        max_data_mb (`float`, *optional*, defaults to `100`): Megabytes an annotations file's rows may take once read.
     """
 
-    def __init__(self, prospectors: Prospectors, *, max_upload_mb: float):
-        self.prospectors, self.max_upload_mb = prospectors, max_upload_mb
+    def __init__(self, prospectors: Prospectors, *, max_upload_mb: float, max_data_mb: float = MAX_DATA_MB):
+        self.prospectors, self.max_upload_mb, self.max_data_mb = prospectors, max_upload_mb, max_data_mb
 
     def winrate(
         self,
@@ -62,7 +63,14 @@ class WinRate:
     def from_annotations(self, annotations: str | None, pairs: int, session: dict):
         from hf_nuggets.evaluation.winrate import compute_winrate
 
-        records = read_upload(annotations, session, what="annotations file", max_mb=self.max_upload_mb).to_list()
+        dataset, _ = read_upload(
+            annotations,
+            what="annotations file",
+            max_mb=self.max_upload_mb,
+            max_rows=pairs,
+            max_data_mb=self.max_data_mb,
+        )
+        records = dataset.to_list()
         missing = {"output_1", "output_2", "preference"} - set(records[0])
         if missing:
             raise UserError(
@@ -157,9 +165,16 @@ def outputs_file(whose: str) -> gr.File:
     )
 
 
-def build_winrate_tab(session: gr.State, prospectors: Prospectors, *, max_upload_mb: float, max_jobs: int) -> None:
+def build_winrate_tab(
+    session: gr.State,
+    prospectors: Prospectors,
+    *,
+    max_upload_mb: float,
+    max_jobs: int,
+    max_data_mb: float = MAX_DATA_MB,
+) -> None:
     """Lay out the win-rate tab inside the current `gr.Tabs`, and wire its events (see `build_demo`)."""
-    handler = WinRate(prospectors, max_upload_mb=max_upload_mb)
+    handler = WinRate(prospectors, max_upload_mb=max_upload_mb, max_data_mb=max_data_mb)
     with gr.Tab("AlpacaEval win rate", id="winrate"):
         gr.Markdown(
             "AlpacaEval's win rate of a model against a baseline, raw and length-controlled: from annotations that "

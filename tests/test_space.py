@@ -21,6 +21,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="the Space tests nee
 from gradio_client import Client, handle_file  # noqa: E402
 
 import prospect_run  # noqa: E402 - the Space's modules (spaces/ is on pytest's pythonpath)
+import prospect_tab  # noqa: E402
 import prospectors as space_prospectors  # noqa: E402
 import rendering  # noqa: E402
 import visitor_data  # noqa: E402
@@ -286,7 +287,7 @@ def test_size_limit_is_checked_by_the_app_too(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text("x" * 3 * 2**20)
     with pytest.raises(rendering.UserError, match="up to 2 MB"):
-        visitor_data.read_upload(str(path), {}, max_mb=2)
+        visitor_data.read_upload(str(path), max_mb=2)
 
 
 def test_rows_without_the_mapped_columns_are_named(url, tmp_path):
@@ -555,3 +556,58 @@ def test_hub_models_loaded_stay_within_the_bound(tiny_prospector, tmp_path, monk
     gc.collect()
     assert [ref() is not None for ref in alive] == [False, False, True]
     assert prospectors.load(prospectors.default) is tiny_prospector
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
+def test_upload_is_bounded_by_its_size_in_memory(tmp_path):
+    """A 0.7 KB zstd parquet of 1,000 identical 100 KB strings (100 MB once decoded) is refused by a 1 MB budget of
+    decoded data, read a slice at a time: the message names the budget and nothing lands in the visitor's folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bomb.parquet"
+    table = pa.table({"instruction": ["x" * 100_000] * 1000, "output": ["y"] * 1000})
+    pq.write_table(table, path, compression="zstd")
+    assert path.stat().st_size < 2_000
+    session = {}
+    loader = prospect_tab.DataLoader(max_upload_mb=20, max_rows=5000, max_data_mb=1)
+    status = loader.upload(str(path), session)[1]
+    assert status_kind(status) == "error", status
+    assert "`bomb.parquet` holds more than 1 MB of data once read" in status and "up to 1 MB" in status
+    assert "data" not in session
+    assert folder_bytes(visitor_data.workspace(session)) < 2**20
+
+
+def test_rows_past_the_row_limit_are_never_read(tmp_path):
+    """The row limit stops the reading: a file whose rows past the limit are broken loads its first rows."""
+    path = tmp_path / "long.jsonl"
+    good = [json.dumps({"instruction": f"Question {i}?", "output": "Yes."}) for i in range(10)]
+    path.write_text("\n".join(good + ['{"instruction": "cut off', "not json at all"]) + "\n")
+    _, status, *_, rows = prospect_tab.DataLoader(max_upload_mb=20, max_rows=6).upload(str(path), {})
+    assert status_kind(status) == "ok", status
+    assert "6 rows" in status and "Only the first 6 rows are kept" in status and rows["maximum"] == 6
+
+
+def test_hub_dataset_stream_is_bounded_in_memory(monkeypatch):
+    """A Hub dataset is streamed under the same budget of decoded data: the stream stops once over it."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda self, repo_id, **kwargs: SimpleNamespace())
+    pulled = []
+
+    class Stream:
+        features = None
+
+        def __iter__(self):
+            for i in range(5000):
+                pulled.append(i)
+                yield {"instruction": "x" * 100_000, "output": f"answer {i}"}
+
+    monkeypatch.setattr(visitor_data, "load_data", lambda *args, **kwargs: Stream())
+    with pytest.raises(rendering.UserError, match=r"holds more than 1 MB of data once read") as err:
+        visitor_data.load_hub_dataset("someone/huge-rows", "", "train", max_rows=5000, max_data_mb=1)
+    assert "`someone/huge-rows`" in str(err.value) and "up to 1 MB" in str(err.value)
+    assert len(pulled) <= 11  # 100 KB rows: the 11th goes over 1 MB
