@@ -611,3 +611,19 @@ def test_hub_dataset_stream_is_bounded_in_memory(monkeypatch):
         visitor_data.load_hub_dataset("someone/huge-rows", "", "train", max_rows=5000, max_data_mb=1)
     assert "`someone/huge-rows`" in str(err.value) and "up to 1 MB" in str(err.value)
     assert len(pulled) <= 11  # 100 KB rows: the 11th goes over 1 MB
+
+
+def test_compressed_file_under_a_data_name_is_not_decompressed(tmp_path):
+    """A gzip file named `.jsonl` (10 MB of rows in 20 KB) is read as the bytes it is, and refused as unreadable:
+    nothing is decompressed by its contents."""
+    import gzip
+
+    path = tmp_path / "rows.jsonl"
+    row = json.dumps({"instruction": "x" * 1000, "output": "y"}) + "\n"
+    with gzip.open(path, "wt") as handle:
+        handle.write(row * 10_000)
+    assert path.stat().st_size < 100_000
+    session = {}
+    status = prospect_tab.DataLoader(max_upload_mb=1, max_rows=5000).upload(str(path), session)[1]
+    assert status_kind(status) == "error" and "Could not read `rows.jsonl`" in status, status
+    assert folder_bytes(visitor_data.workspace(session)) < 2**20
