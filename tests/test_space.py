@@ -627,3 +627,133 @@ def test_compressed_file_under_a_data_name_is_not_decompressed(tmp_path):
     status = prospect_tab.DataLoader(max_upload_mb=1, max_rows=5000).upload(str(path), session)[1]
     assert status_kind(status) == "error" and "Could not read `rows.jsonl`" in status, status
     assert folder_bytes(visitor_data.workspace(session)) < 2**20
+
+
+HUGE_INSTRUCTION = "Summarise this text. " + "lorem ipsum dolor sit amet " * 40_000  # about 1 MB
+
+
+def test_quality_judge_prompt_of_a_huge_instruction_fits_its_token_cap(tiny_prospector):
+    """The quality judge of "Refined from my data" reads a 1 MB instruction as a prompt within its token cap that
+    still holds its whole frame: the opening, the response and the question."""
+    from hf_nuggets.data.formatting import Example
+    from hf_nuggets.taskset.quality import JUDGE_QUESTION, prospector_quality_scores
+
+    prompts = []
+
+    def record(module, args, kwargs):
+        prompts.extend(kwargs["input_ids"].tolist())
+
+    hook = tiny_prospector.model.get_decoder().register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        example = Example(instruction=HUGE_INSTRUCTION, input="", output="It is about lorem ipsum.")
+        started = time.perf_counter()
+        prospector_quality_scores([example], tiny_prospector, max_tokens=512)
+    finally:
+        hook.remove()
+    assert len(prompts) == 1 and len(prompts[0]) <= 512
+    text = tiny_prospector.tokenizer.decode(prompts[0])
+    assert "Here is an instruction and a response.\n\nInstruction: Summarise this text." in text
+    assert "[...]" in text and "Response: It is about lorem ipsum." in text and JUDGE_QUESTION in text
+    assert time.perf_counter() - started < 10
+
+
+def test_local_judge_prompt_of_a_huge_instruction_fits_its_token_cap(tiny_prospector):
+    """The local win-rate judge cuts a 1 MB instruction as it cuts the outputs: the prompt stays within the short
+    prompt's length plus `max_output_tokens` (and the cut mark), and still ends with the question."""
+    from hf_nuggets.evaluation.judges import LocalJudge
+
+    judge = LocalJudge(tiny_prospector, use_cache=False, progress=False, max_output_tokens=64)
+    short = judge.build_prompt("Summarise this text.", "Answer one.", "Answer two.")
+    huge = judge.build_prompt(HUGE_INSTRUCTION, "Answer one.", "Answer two.")
+    assert len(huge) <= len(short) + 64 + 8
+    assert huge[-40:] == short[-40:]
+    assert "[...]" in tiny_prospector.tokenizer.decode(huge)
+
+
+@pytest.fixture
+def slow_model(tiny_prospector):
+    """The tiny prospector made slow (0.25 s a forward pass of its decoder, which every use of it runs: the gates,
+    the quality judge, scoring, the local judge), counting its forward passes."""
+    forwards: list[float] = []
+
+    def slow(module, args):
+        forwards.append(time.perf_counter())
+        time.sleep(0.25)
+
+    hook = tiny_prospector.model.get_decoder().register_forward_pre_hook(slow)
+    yield forwards
+    hook.remove()
+
+
+def test_refining_the_tasks_honours_the_time_budget(url, slow_model):
+    """The "Refined from my data" task set is built within the run's time budget: out of time, the run stops
+    there, says so, and scores nothing."""
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    started = time.perf_counter()
+    job = prospect(visitor, rows=300, num_tasks=4, task_mode=prospect_run.TASKS_REFINED, seconds=10)
+    result = outputs(job.result(timeout=300))
+    elapsed = time.perf_counter() - started
+    assert status_kind(result["status"]) == "error", result["status"]
+    assert "The 10 s time budget ran out while refining the tasks" in result["status"]
+    assert elapsed < 20, f"the run took {elapsed:.0f} s on a 10 s budget"
+
+
+def judged_outputs(tmp_path, n: int):
+    """Two AlpacaEval output files of `n` pairs, for the win-rate tab."""
+    instructions = [f"Name thing {i}." for i in range(n)]
+    model = [{"instruction": s, "output": f"Thing {i} is red.", "generator": "m"} for i, s in enumerate(instructions)]
+    base = [{"instruction": s, "output": f"It is {i}.", "generator": "b"} for i, s in enumerate(instructions)]
+    (tmp_path / "model.json").write_text(json.dumps(model))
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    return handle_file(str(tmp_path / "model.json")), handle_file(str(tmp_path / "base.json"))
+
+
+def test_closing_the_winrate_job_stops_the_judge(url, tmp_path, slow_model):
+    """A win-rate job cancelled by its page (closed, or Gradio's cancel) stops judging: Gradio closes the job's
+    generator within a few seconds, and the judge stops at its next batch."""
+    model_file, base_file = judged_outputs(tmp_path, 120)  # 30 forward passes of 0.25 s
+    job = client(url).submit(winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, api_name="/winrate")
+    deadline = time.perf_counter() + 60
+    while not slow_model and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    job.cancel()
+    cancelled = time.perf_counter()
+    time.sleep(6)
+    late = [t for t in slow_model if t > cancelled + 4]
+    assert not late, f"{len(late)} forward passes more than 4 s after the cancel"
+    assert len(slow_model) < 30
+
+
+def test_winrate_cancel_button_keeps_the_pairs_judged(url, tmp_path, slow_model):
+    """The Cancel button of the win-rate tab stops the judge within one batch; the pairs judged by then give the
+    win rate, the others are counted as skipped."""
+    model_file, base_file = judged_outputs(tmp_path, 40)
+    visitor = client(url)
+    job = visitor.submit(winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, api_name="/winrate")
+    deadline = time.perf_counter() + 60
+    while len(slow_model) < 2 and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert "Cancelling" in visitor.predict(api_name="/cancel_winrate")
+    status, stats, table, files = job.result(timeout=60)
+    assert status_kind(status) == "warn" and "Cancelled after" in status, status
+    judged = int(status.split("Cancelled after ", 1)[1].split(" ", 1)[0])
+    assert 0 < judged < 40 and f"{judged} · {40 - judged}" in stats
+    assert len(slow_model) <= judged // 4 + 1  # one forward pass a batch of 4 pairs (8 prompts)
+
+
+def test_winrate_judging_honours_the_time_budget(tiny_prospector, tmp_path, slow_model):
+    """The local judge stops before a batch that would end past the time budget; the pairs judged by then give the
+    win rate and the message says the budget ran out."""
+    model_file, base_file = (str(Path(f["path"])) for f in judged_outputs(tmp_path, 40))
+    handler = winrate_tab.WinRate(space_prospectors.Prospectors(tiny_prospector), max_upload_mb=20, max_seconds=2)
+    request = SimpleNamespace(session_hash="budget-visitor")
+    started = time.perf_counter()
+    *_, last = handler.winrate(
+        winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, {}, request, progress=lambda *a, **k: None
+    )
+    status, stats = last[0], last[1]
+    assert time.perf_counter() - started < 6
+    assert status_kind(status) == "warn" and "The 2 s time budget ran out after" in status, status
+    judged = int(status.split("ran out after ", 1)[1].split(" ", 1)[0])
+    assert 0 < judged < 40 and f"{judged} · {40 - judged}" in stats
