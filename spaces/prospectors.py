@@ -134,6 +134,8 @@ class Prospectors:
         check_hub_model(choice, self.hub_endpoint)
         with _LOAD_LOCK:
             try:
-                return load_prospector(choice)  # trust_remote_code stays False
+                # checked and downloaded anonymously (a token the Space holds never goes with a visitor's pick);
+                # trust_remote_code stays False
+                return load_prospector(choice, token=False)
             except Exception as err:  # noqa: BLE001
                 raise UserError(f"Could not load `{choice}`: {error_text(err)}") from err

@@ -757,3 +757,26 @@ def test_winrate_judging_honours_the_time_budget(tiny_prospector, tmp_path, slow
     assert status_kind(status) == "warn" and "The 2 s time budget ran out after" in status, status
     judged = int(status.split("ran out after ", 1)[1].split(" ", 1)[0])
     assert 0 < judged < 40 and f"{judged} · {40 - judged}" in stats
+
+
+def test_hub_models_load_without_the_spaces_own_token(monkeypatch):
+    """A visitor's Hub model is checked and downloaded anonymously: a token the Space holds (an `HF_TOKEN` secret)
+    never goes with it, so only public models load."""
+    monkeypatch.setenv("HF_TOKEN", "hf_the_space_owners_token")
+    checked, loaded = [], []
+
+    def model_info(self, repo_id, **kwargs):
+        checked.append(kwargs)
+        return SimpleNamespace(id=repo_id, safetensors=SimpleNamespace(total=135_000_000))
+
+    def fake_load(name, **kwargs):
+        loaded.append(kwargs)
+        raise OSError("no network in this test")
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(space_prospectors, "load_prospector", fake_load)
+    with pytest.raises(rendering.UserError, match="Could not load `someone/public-model`"):
+        space_prospectors.Prospectors().load("someone/public-model")
+    assert [c.get("token") for c in checked] == [False] and [c.get("token") for c in loaded] == [False]
