@@ -7,9 +7,9 @@ show things (`rendering`), read the visitor's data (`visitor_data`) and load pro
 `build_demo()` returns the `gr.Blocks`; `python spaces/app.py` runs it locally (a Space runs `python app.py`; either
 way this folder is on `sys.path`).
 
-Every visitor's data, results and files live in a private temporary folder of their session, deleted when the session
-ends; a Hub token is only ever a function argument (never stored, logged or put in a message), and
-`trust_remote_code` is never enabled.
+Every visitor's data lives in memory in their session (read within a size budget, see `visitor_data`), and their
+results and files in a private temporary folder of their session, deleted when the session ends; a Hub token is only
+ever a function argument (never stored, logged or put in a message), and `trust_remote_code` is never enabled.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from hf_nuggets.scoring.prospector import Prospector
 from prospect_tab import build_prospect_tab
 from prospectors import Prospectors, embedded_status, ensure_embedded_model
 from rendering import NuggetsBlocks, message_html
-from visitor_data import MAX_ROWS, MAX_UPLOAD_MB, drop_workspace
+from visitor_data import MAX_DATA_MB, MAX_ROWS, MAX_UPLOAD_MB, drop_workspace
 from winrate_tab import build_winrate_tab
 
 HERO = (
@@ -45,6 +45,7 @@ def build_demo(
     prospector: Prospector | None = None,
     max_upload_mb: float = MAX_UPLOAD_MB,
     max_rows: int = MAX_ROWS,
+    max_data_mb: float = MAX_DATA_MB,
     max_jobs: int | None = None,
     batch_size: int = 4,
     hub_endpoint: str | None = None,
@@ -56,6 +57,8 @@ def build_demo(
             tiny model); the embedded SmolLM2-135M-Instruct when omitted.
         max_upload_mb (`float`, *optional*, defaults to `20`): Largest upload, stated in the UI.
         max_rows (`int`, *optional*, defaults to `5000`): Rows kept from an upload or a Hub dataset.
+        max_data_mb (`float`, *optional*, defaults to `100`): Megabytes the rows of an upload or a Hub dataset may
+            take once read (a small compressed file can decode into far more).
         max_jobs (`int`, *optional*): Jobs (prospecting, judging) run at once; others wait in the queue. Defaults to
             `$NUGGETS_SPACE_MAX_JOBS` or 1 (a free Space has 2 vCPUs).
         batch_size (`int`, *optional*, defaults to `4`): Rows per scorer call; the page updates after each batch.
@@ -90,10 +93,13 @@ def build_demo(
                 max_rows=max_rows,
                 max_jobs=max_jobs,
                 batch_size=batch_size,
+                max_data_mb=max_data_mb,
                 hub_endpoint=hub_endpoint,
                 oauth=oauth,
             )
-            build_winrate_tab(session, prospectors, max_upload_mb=max_upload_mb, max_jobs=max_jobs)
+            build_winrate_tab(
+                session, prospectors, max_upload_mb=max_upload_mb, max_jobs=max_jobs, max_data_mb=max_data_mb
+            )
     return demo
 
 

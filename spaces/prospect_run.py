@@ -21,7 +21,7 @@ from hf_nuggets import GoldenScorer, export_repo_folder, load_default_task_set
 from hf_nuggets.data.formatting import examples_from_rows
 from hf_nuggets.run.build import prospect_with_config
 from hf_nuggets.run.config import ScoreConfig
-from hf_nuggets.run.loop import CancelCallback, RunCancelled, RunState
+from hf_nuggets.run.loop import CancelCallback, RunCancelled, RunControl, RunState, batch_fits
 from hf_nuggets.selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, n_selected, top_indices
 from hf_nuggets.summary import flaw_report, format_summary
 from prospectors import Prospectors
@@ -35,7 +35,7 @@ from rendering import (
     stats_html,
     tasks_frame,
 )
-from visitor_data import check_rows, column_mapping, read_upload, workspace
+from visitor_data import MAX_DATA_MB, check_rows, column_mapping, read_upload, workspace
 
 logger = logging.getLogger("hf_nuggets.space")
 
@@ -123,6 +123,7 @@ def check_request(
     top_percent: float,
     *,
     max_upload_mb: float,
+    max_data_mb: float = MAX_DATA_MB,
 ) -> RunRequest:
     """Check the settings before any model loads; a problem is a `UserError` (or a `ValueError` of the library)."""
     data = session.get("data")
@@ -135,7 +136,7 @@ def check_request(
     task_rows = None
     mapping = check_rows(dataset, columns, rows)
     if task_mode == TASKS_UPLOADED:
-        task_rows = read_upload(task_file, session, what="task file", max_mb=max_upload_mb)
+        task_rows, _ = read_upload(task_file, what="task file", max_mb=max_upload_mb, max_data_mb=max_data_mb)
         GoldenScorer(None, task_rows, num_tasks=num_tasks)  # validates the columns, loads nothing
     elif task_mode == TASKS_REFINED and rows < num_tasks:
         raise UserError(f"Refining {num_tasks} tasks needs at least {num_tasks} rows; {rows} are selected.")
@@ -158,21 +159,35 @@ def check_request(
 
 
 class PageCallback(CancelCallback):
-    """The Space's hook on the library's run: what the page shows while it runs, and the visitor's Cancel.
+    """The Space's hook on the library's run: what the page shows while it runs, the visitor's Cancel, and the time
+    budget of the whole run.
 
     It names each phase for the status line, counts the tasks once they are built, keeps every batch's golden
-    scores and gains for the live histogram, and abandons the run with `RunCancelled` before the next batch once
-    `stop` is set (the rows scored by then are saved as `scored.partial.*`). A cancel that comes when every row is
-    scored is too late: the run ends normally.
+    scores and gains for the live histogram, and abandons the run with `RunCancelled` before the next batch (or the
+    next step of refining the tasks) once `stop` is set (the rows scored by then are saved as `scored.partial.*`). A
+    cancel that comes when every row is scored is too late: the run ends normally.
+
+    The time budget counts from the start of the library's run (the prospector loaded): refining the tasks stops
+    the run once it is spent (`timed_out`; nothing is scored yet), and scoring stops before a batch that is not
+    expected to end within it (the first batch always runs; the rows scored are kept).
 
     Args:
         stop (`threading.Event`): The visitor's stop flag.
         refining (`int`, *optional*): Tasks being refined from the data, named while they are.
         tasks (`list[dict]`, *optional*): The tasks, when known before the run.
+        seconds (`float`, *optional*): The run's time budget; none when omitted.
     """
 
-    def __init__(self, stop: threading.Event, *, refining: int | None = None, tasks: list[dict] | None = None):
+    def __init__(
+        self,
+        stop: threading.Event,
+        *,
+        refining: int | None = None,
+        tasks: list[dict] | None = None,
+        seconds: float | None = None,
+    ):
         super().__init__(stop, reason="cancelled by the visitor")
+        self.seconds, self.started, self.timed_out = seconds, None, False
         self.tasks = tasks
         self.num_tasks = len(tasks) if tasks else 0
         self.stage: str | None = None  # the library's phase
@@ -193,8 +208,26 @@ class PageCallback(CancelCallback):
     def on_phase(self, state: RunState, phase: str) -> None:
         if phase != "writing":
             super().on_phase(state, phase)
+        if self.started is None:
+            self.started = time.perf_counter()
         self.num_tasks = state.num_tasks or self.num_tasks
         self.stage, self.phase = phase, self.texts[phase]
+
+    def elapsed(self) -> float:
+        """Seconds since the library's run started (0 before)."""
+        return 0.0 if self.started is None else time.perf_counter() - self.started
+
+    def on_step(self, state: RunState, control: RunControl) -> None:
+        super().on_step(state, control)
+        if self.seconds is not None and self.elapsed() > self.seconds:
+            self.timed_out = control.should_stop = True
+
+    def on_batch_begin(self, state: RunState, control: RunControl) -> None:
+        super().on_batch_begin(state, control)
+        if self.seconds is not None:
+            left = self.seconds - self.elapsed()
+            if not batch_fits(state.scoring_seconds, state.rows_done, state.next_rows, state.scoring_seconds + left):
+                control.should_stop = True
 
     def on_batch_end(self, state: RunState, batch: Any, result: Mapping[str, Any]) -> None:
         with self._lock:
@@ -400,6 +433,12 @@ def failed_outputs(
                 gr.update(value=None, visible=False),
             ),
         )
+    if cancelled and page.timed_out:
+        text = (
+            f"The {request.seconds:g} s time budget ran out while refining the tasks from your data, before any row "
+            "was scored: raise the budget, score fewer rows, or use the shipped task set."
+        )
+        return outputs(session, message_html("error", text), running=False)
     if cancelled:
         return outputs(session, message_html("warn", "Cancelled before any row was scored."), running=False)
     if not isinstance(err, (UserError, ImportError)):
@@ -418,10 +457,14 @@ class RunHandler:
         prospectors (`Prospectors`): The prospectors offered.
         max_upload_mb (`float`): Largest task file.
         batch_size (`int`): Rows per scorer call; the page updates after each batch.
+        max_data_mb (`float`, *optional*, defaults to `100`): Megabytes a task file's rows may take once read.
     """
 
-    def __init__(self, prospectors: Prospectors, *, max_upload_mb: float, batch_size: int):
+    def __init__(
+        self, prospectors: Prospectors, *, max_upload_mb: float, batch_size: int, max_data_mb: float = MAX_DATA_MB
+    ):
         self.prospectors, self.max_upload_mb, self.batch_size = prospectors, max_upload_mb, batch_size
+        self.max_data_mb = max_data_mb
 
     def run(
         self,
@@ -444,7 +487,7 @@ class RunHandler:
         try:
             asked = check_request(
                 session, instruction, input_, output, messages, task_mode, task_file, num_tasks, rows, seconds,
-                top_percent, max_upload_mb=self.max_upload_mb,
+                top_percent, max_upload_mb=self.max_upload_mb, max_data_mb=self.max_data_mb,
             )  # fmt: skip
             out_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workspace(session)))
             config = asked.config(out_dir, self.batch_size)
@@ -455,7 +498,9 @@ class RunHandler:
         stop = threading.Event()
         key = request.session_hash if request else uuid.uuid4().hex
         _STOPS[key] = stop
-        page = PageCallback(stop, refining=asked.num_tasks if asked.refined else None, tasks=asked.known_tasks())
+        page = PageCallback(
+            stop, refining=asked.num_tasks if asked.refined else None, tasks=asked.known_tasks(), seconds=asked.seconds
+        )
         job = Job(lambda: run_prospecting(asked, config, self.prospectors, model_choice, page))
         started = time.perf_counter()
         job.thread.start()

@@ -26,7 +26,7 @@ from prospect_run import (
 )
 from prospectors import Prospectors
 from rendering import SHOW_ALL, SHOW_ENDS, UserError, error_text, message_html, preview_frame, results_table
-from visitor_data import NONE, guess_columns, load_hub_dataset, read_upload
+from visitor_data import MAX_DATA_MB, NONE, guess_columns, load_hub_dataset, read_upload
 
 logger = logging.getLogger("hf_nuggets.space")
 
@@ -39,37 +39,57 @@ class DataLoader:
 
     Args:
         max_upload_mb (`float`): Largest upload.
-        max_rows (`int`): Rows kept.
+        max_rows (`int`): Rows kept (rows past them are never read).
+        max_data_mb (`float`, *optional*, defaults to `100`): Megabytes the rows kept may take once read.
         hub_endpoint (`str`, *optional*): Hub endpoint (default: huggingface.co).
     """
 
-    def __init__(self, *, max_upload_mb: float, max_rows: int, hub_endpoint: str | None = None):
-        self.max_upload_mb, self.max_rows, self.hub_endpoint = max_upload_mb, max_rows, hub_endpoint
+    def __init__(
+        self,
+        *,
+        max_upload_mb: float,
+        max_rows: int,
+        max_data_mb: float = MAX_DATA_MB,
+        hub_endpoint: str | None = None,
+    ):
+        self.max_upload_mb, self.max_rows, self.max_data_mb = max_upload_mb, max_rows, max_data_mb
+        self.hub_endpoint = hub_endpoint
 
     def upload(self, file: str | None, session: dict):
         if not file:
             return (session, gr.skip(), gr.skip(), *(gr.skip(),) * 4, gr.skip())
         try:
-            dataset = read_upload(file, session, max_mb=self.max_upload_mb)
+            dataset, more = read_upload(
+                file, max_mb=self.max_upload_mb, max_rows=self.max_rows, max_data_mb=self.max_data_mb
+            )
         except UserError as err:
             return self.failed(session, err)
-        return self.loaded(session, dataset, Path(file).name, "file")
+        return self.loaded(session, dataset, Path(file).name, "file", more=more)
 
     def sample(self, session: dict):
         return self.loaded(session, load_sample_dataset(), sample_dataset_path().name, "sample")
 
     def hub(self, repo_id: str, config: str, split: str, session: dict):
         try:
-            dataset = load_hub_dataset(repo_id, config, split, max_rows=self.max_rows, endpoint=self.hub_endpoint)
+            dataset, more = load_hub_dataset(
+                repo_id,
+                config,
+                split,
+                max_rows=self.max_rows,
+                max_data_mb=self.max_data_mb,
+                endpoint=self.hub_endpoint,
+            )
         except UserError as err:
             return self.failed(session, err)
-        return self.loaded(session, dataset, repo_id.strip(), "hub")
+        return self.loaded(session, dataset, repo_id.strip(), "hub", more=more)
 
-    def loaded(self, session: dict, dataset: Any, source: str, kind: str):
+    def loaded(self, session: dict, dataset: Any, source: str, kind: str, *, more: bool = False):
         note = ""
         if len(dataset) > self.max_rows:
             note = f" Only the first {self.max_rows} of its {len(dataset)} rows are kept."
             dataset = dataset.select(range(self.max_rows))
+        elif more:
+            note = f" Only the first {self.max_rows} rows are kept."
         session["data"] = {"dataset": dataset, "source": source, "kind": kind}
         session["result"] = None
         guess = guess_columns(dataset.column_names)
@@ -178,12 +198,15 @@ def build_prospect_tab(
     max_rows: int,
     max_jobs: int,
     batch_size: int,
+    max_data_mb: float = MAX_DATA_MB,
     hub_endpoint: str | None = None,
     oauth: bool = False,
 ) -> None:
     """Lay out the Prospect tab inside the current `gr.Tabs`, and wire its events (see `build_demo`)."""
-    data = DataLoader(max_upload_mb=max_upload_mb, max_rows=max_rows, hub_endpoint=hub_endpoint)
-    runs = RunHandler(prospectors, max_upload_mb=max_upload_mb, batch_size=batch_size)
+    data = DataLoader(
+        max_upload_mb=max_upload_mb, max_rows=max_rows, max_data_mb=max_data_mb, hub_endpoint=hub_endpoint
+    )
+    runs = RunHandler(prospectors, max_upload_mb=max_upload_mb, max_data_mb=max_data_mb, batch_size=batch_size)
     pushes = HubPush(hub_endpoint=hub_endpoint, oauth=oauth)
     with gr.Tab("Prospect", id="prospect"):
         with gr.Row(equal_height=False):

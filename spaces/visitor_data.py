@@ -1,12 +1,22 @@
-"""What a visitor of the hf-nuggets Space brings: files, Hub datasets and column choices, read into `Dataset`s in
-the visitor's own temporary folder, and checked before any model loads."""
+"""What a visitor of the hf-nuggets Space brings: files, Hub datasets and column choices, read into in-memory
+`Dataset`s and checked before any model loads.
+
+A file is bounded twice: by its size on disk (`MAX_UPLOAD_MB`), and by the size of its rows once read
+(`MAX_DATA_MB`), since a few compressed bytes can decode into gigabytes. Files and Hub streams are read a few rows
+at a time: the reading stops after `MAX_ROWS` rows, and is refused as soon as the rows read take more than the
+budget. Nothing of it is written to disk.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +26,11 @@ from hf_nuggets.data.loading import FILE_BUILDERS
 from rendering import UserError, error_text
 
 MAX_UPLOAD_MB = 20
+#: Megabytes the rows of an upload or a Hub dataset may take once read (Arrow's bytes, or the decoded text).
+MAX_DATA_MB = 100
 MAX_ROWS = 5000
+#: Rows of a parquet file decoded at a time before the budget is checked again.
+PARQUET_BATCH_ROWS = 16
 #: The column dropdowns' "no column".
 NONE = "(none)"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -39,8 +53,174 @@ def drop_workspace(session: Any) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def read_upload(path: str | None, session: dict, *, what: str = "file", max_mb: float = MAX_UPLOAD_MB):
-    """Read an uploaded JSON/JSONL/CSV/parquet file into a `Dataset`, cached in the session's folder only."""
+class OverBudget(Exception):
+    """The rows read so far take more bytes than the budget (`rows`: how many were read)."""
+
+    def __init__(self, rows: int):
+        super().__init__(rows)
+        self.rows = rows
+
+
+def budget_text(source: str, max_data_mb: float, rows: int) -> str:
+    """The message of data over the budget."""
+    read = f"its first {rows} rows alone" if rows > 1 else "a single row alone"
+    return (
+        f"{source} holds more than {max_data_mb:g} MB of data once read ({read}); this Space reads up to "
+        f"{max_data_mb:g} MB. Upload fewer or shorter rows."
+    )
+
+
+def _parquet_table(file: Path, max_rows: int, max_bytes: int):
+    """Up to `max_rows` rows of a parquet file, `PARQUET_BATCH_ROWS` at a time, and whether it has more.
+
+    Before anything is decoded, the row groups to read are checked in the file's metadata: a column chunk larger than
+    the budget once decompressed is refused (one such value would be decoded whole, whatever the batch size).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(file)
+    metadata, rows = parquet.metadata, 0
+    for group in range(metadata.num_row_groups):
+        if rows > max_rows:
+            break
+        row_group = metadata.row_group(group)
+        if any(row_group.column(c).total_uncompressed_size > max_bytes for c in range(row_group.num_columns)):
+            raise OverBudget(rows + 1)
+        rows += row_group.num_rows
+    batches, size, rows = [], 0, 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        batch = batch.slice(0, max_rows + 1 - rows)
+        batches.append(batch)
+        rows, size = rows + batch.num_rows, size + batch.nbytes
+        if size > max_bytes:
+            raise OverBudget(rows)
+        if rows > max_rows:
+            break
+    table = pa.Table.from_batches(batches, schema=parquet.schema_arrow)
+    return table.slice(0, max_rows), table.num_rows > max_rows
+
+
+def _json_records(file: Path) -> Iterator[bytes]:
+    """The records of a JSON file, one JSON text each: the items of a top-level array, or the lines of JSON Lines."""
+    with open(file, "rb") as handle:
+        head = handle.read(4096).lstrip()
+    if not head.startswith(b"["):
+        with open(file, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    yield line.strip()
+        return
+    text = file.read_text(encoding="utf-8")  # no larger than the upload limit
+    decoder, at = json.JSONDecoder(), text.index("[") + 1
+    while True:
+        while at < len(text) and text[at] in " \t\r\n,":
+            at += 1
+        if at >= len(text) or text[at] == "]":
+            return
+        record, end = decoder.raw_decode(text, at)
+        yield json.dumps(record, ensure_ascii=False).encode("utf-8")
+        at = end
+
+
+def _json_table(file: Path, max_rows: int, max_bytes: int):
+    """Up to `max_rows` records of a JSON or JSON Lines file, a record at a time, and whether it has more; typed
+    by Arrow's JSON reader, as `datasets` types them."""
+    import pyarrow.json as paj
+
+    kept, size = [], 0
+    for record in _json_records(file):
+        if len(kept) == max_rows:
+            return paj.read_json(io.BytesIO(b"\n".join(kept))), True
+        kept.append(record)
+        size += len(record)
+        if size > max_bytes:
+            raise OverBudget(len(kept))
+    if not kept:
+        return None, False
+    return paj.read_json(io.BytesIO(b"\n".join(kept))), False
+
+
+def _csv_table(file: Path, max_rows: int, max_bytes: int):
+    """Up to `max_rows` records of a CSV file, a record at a time, and whether it has more; typed by pandas, as
+    `datasets` types them."""
+    import pandas as pd
+    import pyarrow as pa
+
+    lines: list[str] = []
+    with open(file, encoding="utf-8", newline="") as handle:
+
+        def read_lines() -> Iterator[str]:
+            for line in handle:
+                lines.append(line)
+                yield line
+
+        reader, kept, size, more = csv.reader(read_lines()), 0, 0, False
+        header = next(reader, None)
+        if header is None:
+            return None, False
+        end = reader.line_num
+        for record in reader:
+            if kept == max_rows:
+                more = True
+                break
+            kept, end = kept + 1, reader.line_num
+            size += sum(len(field.encode("utf-8")) for field in record)
+            if size > max_bytes:
+                raise OverBudget(kept)
+    frame = pd.read_csv(io.StringIO("".join(lines[:end])))
+    return pa.Table.from_pandas(frame, preserve_index=False), more
+
+
+def read_table(file: Path, *, max_rows: int, max_bytes: int):
+    """The first `max_rows` rows of a JSON, JSON Lines, CSV or parquet file as an Arrow table (`None` when the file
+    has none), and whether it has more rows.
+
+    The file is read a few rows at a time (parquet row batches, JSON records, CSV records), never whole into
+    Arrow, and never decompressed by its contents: reading stops after `max_rows + 1` rows.
+
+    Raises:
+        `OverBudget`: When the rows read take more than `max_bytes` bytes (decoded Arrow data for parquet, the
+            records' text otherwise, and the whole table's Arrow bytes at the end).
+    """
+    readers = {".parquet": _parquet_table, ".csv": _csv_table, ".json": _json_table, ".jsonl": _json_table}
+    table, more = readers[file.suffix.lower()](file, max_rows, max_bytes)
+    if table is not None and table.nbytes > max_bytes:
+        raise OverBudget(table.num_rows)
+    return table, more
+
+
+def in_memory_dataset(table: Any):
+    """A `Dataset` over an Arrow table held in memory (no cache file)."""
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    return Dataset(InMemoryTable(table))
+
+
+def read_upload(
+    path: str | None,
+    *,
+    what: str = "file",
+    max_mb: float = MAX_UPLOAD_MB,
+    max_rows: int = MAX_ROWS,
+    max_data_mb: float = MAX_DATA_MB,
+):
+    """Read an uploaded JSON/JSONL/CSV/parquet file into an in-memory `Dataset`, within the Space's limits.
+
+    Args:
+        path (`str`): The uploaded file.
+        what (`str`, *optional*, defaults to `"file"`): What the file is, in messages.
+        max_mb (`float`, *optional*, defaults to `20`): Largest file on disk, checked before it is opened.
+        max_rows (`int`, *optional*, defaults to `5000`): Rows read at most.
+        max_data_mb (`float`, *optional*, defaults to `100`): Megabytes the rows read may take (see `read_table`).
+
+    Returns:
+        `tuple[datasets.Dataset, bool]`: The rows read, and whether the file holds more than `max_rows`.
+
+    Raises:
+        `UserError`: A missing, unsupported, too large, empty or unreadable file, or rows over `max_data_mb`.
+    """
     if not path:
         raise UserError(f"Choose a {what} first.")
     file = Path(path)
@@ -50,9 +230,10 @@ def read_upload(path: str | None, session: dict, *, what: str = "file", max_mb: 
     size_mb = file.stat().st_size / 2**20
     if size_mb > max_mb:
         raise UserError(f"`{file.name}` is {size_mb:.1f} MB; this Space takes files up to {max_mb:g} MB.")
-    cache = workspace(session) / "hf-cache"
     try:
-        dataset = load_data(str(file), cache_dir=str(cache))
+        table, more = read_table(file, max_rows=max_rows, max_bytes=int(max_data_mb * 2**20))
+    except OverBudget as err:
+        raise UserError(budget_text(f"`{file.name}`", max_data_mb, err.rows)) from None
     except Exception as err:  # noqa: BLE001 - any parsing error becomes a message
         cause: BaseException = err
         for _ in range(5):  # the innermost cause names the problem (e.g. the bad JSON line)
@@ -60,13 +241,41 @@ def read_upload(path: str | None, session: dict, *, what: str = "file", max_mb: 
                 break
             cause = cause.__cause__
         raise UserError(f"Could not read `{file.name}` as {suffix[1:].upper()}: {error_text(cause)}") from err
-    if len(dataset) == 0:
+    if table is None or table.num_rows == 0:
         raise UserError(f"`{file.name}` has no rows.")
-    return dataset
+    return in_memory_dataset(table), more
 
 
-def load_hub_dataset(repo_id: str, config: str | None, split: str, *, max_rows: int, endpoint: str | None = None):
-    """The first `max_rows` rows of a public Hub dataset, streamed (nothing is cached on disk)."""
+def row_bytes(value: Any) -> int:
+    """The bytes a row (or a value of it) takes once decoded: text as UTF-8, bytes as they are, 8 a number."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8", "replace"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value)
+    if isinstance(value, Mapping):
+        return sum(row_bytes(k) + row_bytes(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(row_bytes(v) for v in value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return 8
+    return sys.getsizeof(value)
+
+
+def load_hub_dataset(
+    repo_id: str,
+    config: str | None,
+    split: str,
+    *,
+    max_rows: int,
+    max_data_mb: float = MAX_DATA_MB,
+    endpoint: str | None = None,
+):
+    """The first `max_rows` rows of a public Hub dataset, streamed a row at a time (nothing is cached on disk) and
+    refused once they take more than `max_data_mb` megabytes (see `row_bytes`).
+
+    Returns:
+        `tuple[datasets.Dataset, bool]`: The rows read, and whether the split holds more than `max_rows`.
+    """
     from datasets import Dataset
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -85,15 +294,26 @@ def load_hub_dataset(repo_id: str, config: str | None, split: str, *, max_rows: 
             f"The Hub cannot be reached from this Space to load `{repo_id}` ({error_text(err)}); upload a file "
             "instead."
         ) from err
+    max_bytes, rows, size, more = int(max_data_mb * 2**20), [], 0, False
     try:
         stream = load_data(repo_id, split=split, streaming=True, name=(config or "").strip() or None, token=False)
         features = stream.features
-        rows = list(stream.take(max_rows))
+        for row in stream:
+            if len(rows) == max_rows:
+                more = True
+                break
+            rows.append(row)
+            size += row_bytes(row)
+            if size > max_bytes:
+                raise OverBudget(len(rows))
+    except OverBudget as err:
+        raise UserError(budget_text(f"The Hub dataset `{repo_id}`", max_data_mb, err.rows)) from None
     except Exception as err:  # noqa: BLE001
         raise UserError(f"Could not load split `{split}` of `{repo_id}`: {error_text(err)}") from err
     if not rows:
         raise UserError(f"Split `{split}` of `{repo_id}` has no rows.")
-    return Dataset.from_list(rows, features=features) if features is not None else Dataset.from_list(rows)
+    dataset = Dataset.from_list(rows, features=features) if features is not None else Dataset.from_list(rows)
+    return dataset, more
 
 
 def guess_columns(names: Sequence[str]) -> dict[str, str | None]:

@@ -143,6 +143,17 @@ def tiny_prospector(tiny_model_dir):
     return load_prospector(str(tiny_model_dir), device="cpu", dtype="float32")
 
 
+@pytest.fixture(scope="module")
+def prospector_cache_limits_restored():
+    """The Space bounds the library's cache of loaded prospectors for the whole process; the test modules after a
+    Space module get back the limits they had."""
+    from hf_nuggets.scoring.prospector import prospector_cache_info, set_prospector_cache_limits
+
+    before = prospector_cache_info()
+    yield
+    set_prospector_cache_limits(max_models=before["max_models"], max_bytes=before["max_bytes"])
+
+
 @pytest.fixture
 def tasks():
     """A small task set with and without inputs."""

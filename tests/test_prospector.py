@@ -49,6 +49,61 @@ def test_pickles_as_its_recipe(tiny_model_dir):
     assert pickle.loads(payload) is prospector
 
 
+def test_loaded_prospectors_are_kept_in_a_bounded_cache(tiny_model_dir, monkeypatch):
+    """The cache of loaded prospectors keeps the most recently used ones, up to `max_models` and `max_bytes`; the
+    model just loaded always stays, and `clear_prospector_cache` empties it."""
+    from hf_nuggets.scoring.prospector import (
+        clear_prospector_cache,
+        prospector_bytes,
+        prospector_cache_info,
+        set_prospector_cache_limits,
+    )
+
+    monkeypatch.setattr(prospector_module, "_LOADED", {})
+    before = prospector_cache_info()
+    try:
+        set_prospector_cache_limits(max_models=2)
+        first, second, third = (
+            load_prospector(str(tiny_model_dir), device="cpu", dtype=dtype)
+            for dtype in ("float32", "float64", "bfloat16")
+        )
+        info = prospector_cache_info()
+        assert len(info["models"]) == 2 and info["max_models"] == 2
+        assert [m["dtype"] for m in info["models"]] == ["float64", "bfloat16"]  # least recently used first
+        assert info["bytes"] == prospector_bytes(second) + prospector_bytes(third)
+        assert load_prospector(str(tiny_model_dir), device="cpu", dtype="float64") is second  # a hit: used last
+        assert load_prospector(str(tiny_model_dir), device="cpu", dtype="float32") is not first  # was dropped
+        assert [m["dtype"] for m in prospector_cache_info()["models"]] == ["float64", "float32"]
+
+        set_prospector_cache_limits(max_models=None, max_bytes=prospector_bytes(third))  # one model fits
+        load_prospector(str(tiny_model_dir), device="cpu", dtype="bfloat16")
+        assert [m["dtype"] for m in prospector_cache_info()["models"]] == ["bfloat16"]
+        set_prospector_cache_limits(max_bytes=1)  # below any model: the one just loaded still stays
+        load_prospector(str(tiny_model_dir), device="cpu", dtype="float32")
+        assert [m["dtype"] for m in prospector_cache_info()["models"]] == ["float32"]
+
+        clear_prospector_cache()
+        assert prospector_cache_info()["models"] == [] and prospector_cache_info()["bytes"] == 0
+    finally:
+        set_prospector_cache_limits(max_models=before["max_models"], max_bytes=before["max_bytes"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_models": 0}, r"^`max_models` must be a positive integer or None, got 0\.$"),
+        ({"max_models": 1.5}, r"^`max_models` must be a positive integer or None, got 1\.5\.$"),
+        ({"max_bytes": -1}, r"^`max_bytes` must be a positive integer or None, got -1\.$"),
+    ],
+)
+def test_cache_limits_are_checked(kwargs, match):
+    """A cache limit that is not a positive integer (or None) is named."""
+    from hf_nuggets.scoring.prospector import set_prospector_cache_limits
+
+    with pytest.raises(ValueError, match=match):
+        set_prospector_cache_limits(**kwargs)
+
+
 def test_missing_path_is_named(tmp_path):
     """A local path that does not exist fails with the argument's name."""
     with pytest.raises(FileNotFoundError, match="`name_or_path` .*nope.* does not exist"):

@@ -362,3 +362,43 @@ def test_auto_task_set_bad_arguments_are_named(kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         auto_task_set(pool_rows(), **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Stopping a run while its tasks are built
+
+
+def test_cancel_while_the_tasks_are_refined_ends_the_run_within_one_quality_call(tiny_prospector, tmp_path):
+    """A run that draws its tasks from the data (`task_set="auto"`) and is cancelled while the quality function runs
+    ends within that call: no further call, no row scored."""
+    import threading
+    import time
+
+    from datasets import Dataset
+
+    from hf_nuggets import GoldenScorer, prospect
+    from hf_nuggets.run.loop import CancelCallback, RunCancelled
+
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def slow_quality(examples):
+        seen.append(len(examples))
+        time.sleep(0.2)
+        stop.set()  # the visitor presses Cancel while this call runs
+        return [len(e.output) for e in examples]
+
+    data = Dataset.from_list(pool_rows(200))
+    with pytest.raises(RunCancelled):
+        prospect(
+            data,
+            GoldenScorer(tiny_prospector, gate_settings=NO_SIGNAL_GATES),
+            tmp_path / "run",
+            task_set="auto",
+            auto_options={"num_tasks": 4, "sample_size": 200, "quality": slow_quality, "embedder": topic_embedder},
+            callbacks=[CancelCallback(stop)],
+            progress=False,
+        )
+    assert len(seen) == 1, f"the quality function was called again after the cancel: {seen}"
+    assert seen[0] < 200, "the quality function was handed every row at once, so a cancel could not stop it"
+    assert not (tmp_path / "run" / "scored.partial.parquet").exists()

@@ -10,6 +10,7 @@ import threading
 import time
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ gradio_client = pytest.importorskip("gradio_client", reason="the Space tests nee
 from gradio_client import Client, handle_file  # noqa: E402
 
 import prospect_run  # noqa: E402 - the Space's modules (spaces/ is on pytest's pythonpath)
+import prospect_tab  # noqa: E402
 import prospectors as space_prospectors  # noqa: E402
 import rendering  # noqa: E402
 import visitor_data  # noqa: E402
@@ -27,6 +29,8 @@ import winrate_tab  # noqa: E402
 from hf_nuggets import GoldenScorer, load_default_task_set, load_sample_dataset  # noqa: E402
 from hf_nuggets.data.formatting import examples_from_rows  # noqa: E402
 from hf_nuggets.data.loading import sample_dataset_path  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("prospector_cache_limits_restored")  # the Space bounds the library's cache
 
 SPACE_DIR = Path(__file__).resolve().parent.parent / "spaces"
 SAMPLE = str(sample_dataset_path())
@@ -283,7 +287,7 @@ def test_size_limit_is_checked_by_the_app_too(tmp_path):
     path = tmp_path / "big.jsonl"
     path.write_text("x" * 3 * 2**20)
     with pytest.raises(rendering.UserError, match="up to 2 MB"):
-        visitor_data.read_upload(str(path), {}, max_mb=2)
+        visitor_data.read_upload(str(path), max_mb=2)
 
 
 def test_rows_without_the_mapped_columns_are_named(url, tmp_path):
@@ -495,3 +499,284 @@ def test_winrate_bad_annotations_give_a_clear_message(url, tmp_path):
         winrate_tab.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
     )
     assert status_kind(status) == "error" and "preference" in status
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Limits: the models a visitor can load, the memory their data takes, the time their jobs run
+
+
+def test_hub_model_of_unknown_size_is_refused(monkeypatch):
+    """A Hub model whose size the Hub does not report (no safetensors weights, e.g. `.bin` only) is refused before
+    anything is downloaded: the Space cannot check that it fits."""
+    import huggingface_hub
+
+    asked = []
+
+    def model_info(self, repo_id, **kwargs):
+        asked.append(repo_id)
+        return SimpleNamespace(id=repo_id, safetensors=None, siblings=[SimpleNamespace(rfilename="pytorch_model.bin")])
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    with pytest.raises(rendering.UserError, match=r"^`someone/bin-only` does not report its size on the Hub") as err:
+        space_prospectors.check_hub_model("someone/bin-only")
+    assert asked == ["someone/bin-only"]
+    assert "1.6B parameters" in str(err.value) and "safetensors" in str(err.value)
+
+
+def test_hub_models_loaded_stay_within_the_bound(tiny_prospector, tmp_path, monkeypatch):
+    """Visitors picking one Hub model after another leave only the last one loaded (besides the preloaded or
+    embedded prospector): the models before it, once scored with, are freed."""
+    import gc
+    import weakref
+
+    from conftest import build_tiny_model
+
+    from hf_nuggets.data.formatting import examples_from_rows
+    from hf_nuggets.scoring import prospector as prospector_module
+    from hf_nuggets.scoring.scorer import flag_examples
+
+    folders = {}
+    for seed, repo_id in enumerate(("fake/model-a", "fake/model-b", "fake/model-c"), start=1):
+        folders[repo_id] = tmp_path / repo_id.split("/")[1]
+        build_tiny_model(len(tiny_prospector.tokenizer), seed=seed).save_pretrained(folders[repo_id])
+        tiny_prospector.tokenizer.save_pretrained(folders[repo_id])
+    real_load = space_prospectors.load_prospector
+    monkeypatch.setattr(prospector_module, "_LOADED", {})
+    monkeypatch.setattr(space_prospectors, "check_hub_model", lambda *a, **k: None)
+    monkeypatch.setattr(space_prospectors, "load_prospector", lambda name, **kw: real_load(str(folders[name]), **kw))
+
+    prospectors = space_prospectors.Prospectors(tiny_prospector)
+    rows = examples_from_rows([{"instruction": "Name a colour.", "output": "Red."}])
+    alive = []
+    for repo_id in folders:
+        model = prospectors.load(repo_id)
+        flag_examples(model, rows)  # what a run does with it (the gates calibrate on it)
+        alive.append(weakref.ref(model.model))
+        del model
+    gc.collect()
+    assert [ref() is not None for ref in alive] == [False, False, True]
+    assert prospectors.load(prospectors.default) is tiny_prospector
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+
+
+def test_upload_is_bounded_by_its_size_in_memory(tmp_path):
+    """A 0.7 KB zstd parquet of 1,000 identical 100 KB strings (100 MB once decoded) is refused by a 1 MB budget of
+    decoded data, read a slice at a time: the message names the budget and nothing lands in the visitor's folder."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bomb.parquet"
+    table = pa.table({"instruction": ["x" * 100_000] * 1000, "output": ["y"] * 1000})
+    pq.write_table(table, path, compression="zstd")
+    assert path.stat().st_size < 2_000
+    session = {}
+    loader = prospect_tab.DataLoader(max_upload_mb=20, max_rows=5000, max_data_mb=1)
+    status = loader.upload(str(path), session)[1]
+    assert status_kind(status) == "error", status
+    assert "`bomb.parquet` holds more than 1 MB of data once read" in status and "up to 1 MB" in status
+    assert "data" not in session
+    assert folder_bytes(visitor_data.workspace(session)) < 2**20
+
+
+def test_rows_past_the_row_limit_are_never_read(tmp_path):
+    """The row limit stops the reading: a file whose rows past the limit are broken loads its first rows."""
+    path = tmp_path / "long.jsonl"
+    good = [json.dumps({"instruction": f"Question {i}?", "output": "Yes."}) for i in range(10)]
+    path.write_text("\n".join(good + ['{"instruction": "cut off', "not json at all"]) + "\n")
+    _, status, *_, rows = prospect_tab.DataLoader(max_upload_mb=20, max_rows=6).upload(str(path), {})
+    assert status_kind(status) == "ok", status
+    assert "6 rows" in status and "Only the first 6 rows are kept" in status and rows["maximum"] == 6
+
+
+def test_hub_dataset_stream_is_bounded_in_memory(monkeypatch):
+    """A Hub dataset is streamed under the same budget of decoded data: the stream stops once over it."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda self, repo_id, **kwargs: SimpleNamespace())
+    pulled = []
+
+    class Stream:
+        features = None
+
+        def __iter__(self):
+            for i in range(5000):
+                pulled.append(i)
+                yield {"instruction": "x" * 100_000, "output": f"answer {i}"}
+
+    monkeypatch.setattr(visitor_data, "load_data", lambda *args, **kwargs: Stream())
+    with pytest.raises(rendering.UserError, match=r"holds more than 1 MB of data once read") as err:
+        visitor_data.load_hub_dataset("someone/huge-rows", "", "train", max_rows=5000, max_data_mb=1)
+    assert "`someone/huge-rows`" in str(err.value) and "up to 1 MB" in str(err.value)
+    assert len(pulled) <= 11  # 100 KB rows: the 11th goes over 1 MB
+
+
+def test_compressed_file_under_a_data_name_is_not_decompressed(tmp_path):
+    """A gzip file named `.jsonl` (10 MB of rows in 20 KB) is read as the bytes it is, and refused as unreadable:
+    nothing is decompressed by its contents."""
+    import gzip
+
+    path = tmp_path / "rows.jsonl"
+    row = json.dumps({"instruction": "x" * 1000, "output": "y"}) + "\n"
+    with gzip.open(path, "wt") as handle:
+        handle.write(row * 10_000)
+    assert path.stat().st_size < 100_000
+    session = {}
+    status = prospect_tab.DataLoader(max_upload_mb=1, max_rows=5000).upload(str(path), session)[1]
+    assert status_kind(status) == "error" and "Could not read `rows.jsonl`" in status, status
+    assert folder_bytes(visitor_data.workspace(session)) < 2**20
+
+
+HUGE_INSTRUCTION = "Summarise this text. " + "lorem ipsum dolor sit amet " * 40_000  # about 1 MB
+
+
+def test_quality_judge_prompt_of_a_huge_instruction_fits_its_token_cap(tiny_prospector):
+    """The quality judge of "Refined from my data" reads a 1 MB instruction as a prompt within its token cap that
+    still holds its whole frame: the opening, the response and the question."""
+    from hf_nuggets.data.formatting import Example
+    from hf_nuggets.taskset.quality import JUDGE_QUESTION, prospector_quality_scores
+
+    prompts = []
+
+    def record(module, args, kwargs):
+        prompts.extend(kwargs["input_ids"].tolist())
+
+    hook = tiny_prospector.model.get_decoder().register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        example = Example(instruction=HUGE_INSTRUCTION, input="", output="It is about lorem ipsum.")
+        started = time.perf_counter()
+        prospector_quality_scores([example], tiny_prospector, max_tokens=512)
+    finally:
+        hook.remove()
+    assert len(prompts) == 1 and len(prompts[0]) <= 512
+    text = tiny_prospector.tokenizer.decode(prompts[0])
+    assert "Here is an instruction and a response.\n\nInstruction: Summarise this text." in text
+    assert "[...]" in text and "Response: It is about lorem ipsum." in text and JUDGE_QUESTION in text
+    assert time.perf_counter() - started < 10
+
+
+def test_local_judge_prompt_of_a_huge_instruction_fits_its_token_cap(tiny_prospector):
+    """The local win-rate judge cuts a 1 MB instruction as it cuts the outputs: the prompt stays within the short
+    prompt's length plus `max_output_tokens` (and the cut mark), and still ends with the question."""
+    from hf_nuggets.evaluation.judges import LocalJudge
+
+    judge = LocalJudge(tiny_prospector, use_cache=False, progress=False, max_output_tokens=64)
+    short = judge.build_prompt("Summarise this text.", "Answer one.", "Answer two.")
+    huge = judge.build_prompt(HUGE_INSTRUCTION, "Answer one.", "Answer two.")
+    assert len(huge) <= len(short) + 64 + 8
+    assert huge[-40:] == short[-40:]
+    assert "[...]" in tiny_prospector.tokenizer.decode(huge)
+
+
+@pytest.fixture
+def slow_model(tiny_prospector):
+    """The tiny prospector made slow (0.25 s a forward pass of its decoder, which every use of it runs: the gates,
+    the quality judge, scoring, the local judge), counting its forward passes."""
+    forwards: list[float] = []
+
+    def slow(module, args):
+        forwards.append(time.perf_counter())
+        time.sleep(0.25)
+
+    hook = tiny_prospector.model.get_decoder().register_forward_pre_hook(slow)
+    yield forwards
+    hook.remove()
+
+
+def test_refining_the_tasks_honours_the_time_budget(url, slow_model):
+    """The "Refined from my data" task set is built within the run's time budget: out of time, the run stops
+    there, says so, and scores nothing."""
+    visitor = client(url)
+    visitor.predict(api_name="/load_sample")
+    started = time.perf_counter()
+    job = prospect(visitor, rows=300, num_tasks=4, task_mode=prospect_run.TASKS_REFINED, seconds=10)
+    result = outputs(job.result(timeout=300))
+    elapsed = time.perf_counter() - started
+    assert status_kind(result["status"]) == "error", result["status"]
+    assert "The 10 s time budget ran out while refining the tasks" in result["status"]
+    assert elapsed < 20, f"the run took {elapsed:.0f} s on a 10 s budget"
+
+
+def judged_outputs(tmp_path, n: int):
+    """Two AlpacaEval output files of `n` pairs, for the win-rate tab."""
+    instructions = [f"Name thing {i}." for i in range(n)]
+    model = [{"instruction": s, "output": f"Thing {i} is red.", "generator": "m"} for i, s in enumerate(instructions)]
+    base = [{"instruction": s, "output": f"It is {i}.", "generator": "b"} for i, s in enumerate(instructions)]
+    (tmp_path / "model.json").write_text(json.dumps(model))
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    return handle_file(str(tmp_path / "model.json")), handle_file(str(tmp_path / "base.json"))
+
+
+def test_closing_the_winrate_job_stops_the_judge(url, tmp_path, slow_model):
+    """A win-rate job cancelled by its page (closed, or Gradio's cancel) stops judging: Gradio closes the job's
+    generator within a few seconds, and the judge stops at its next batch."""
+    model_file, base_file = judged_outputs(tmp_path, 120)  # 30 forward passes of 0.25 s
+    job = client(url).submit(winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, api_name="/winrate")
+    deadline = time.perf_counter() + 60
+    while not slow_model and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    job.cancel()
+    cancelled = time.perf_counter()
+    time.sleep(6)
+    late = [t for t in slow_model if t > cancelled + 4]
+    assert not late, f"{len(late)} forward passes more than 4 s after the cancel"
+    assert len(slow_model) < 30
+
+
+def test_winrate_cancel_button_keeps_the_pairs_judged(url, tmp_path, slow_model):
+    """The Cancel button of the win-rate tab stops the judge within one batch; the pairs judged by then give the
+    win rate, the others are counted as skipped."""
+    model_file, base_file = judged_outputs(tmp_path, 40)
+    visitor = client(url)
+    job = visitor.submit(winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, api_name="/winrate")
+    deadline = time.perf_counter() + 60
+    while len(slow_model) < 2 and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert "Cancelling" in visitor.predict(api_name="/cancel_winrate")
+    status, stats, table, files = job.result(timeout=60)
+    assert status_kind(status) == "warn" and "Cancelled after" in status, status
+    judged = int(status.split("Cancelled after ", 1)[1].split(" ", 1)[0])
+    assert 0 < judged < 40 and f"{judged} · {40 - judged}" in stats
+    assert len(slow_model) <= judged // 4 + 1  # one forward pass a batch of 4 pairs (8 prompts)
+
+
+def test_winrate_judging_honours_the_time_budget(tiny_prospector, tmp_path, slow_model):
+    """The local judge stops before a batch that would end past the time budget; the pairs judged by then give the
+    win rate and the message says the budget ran out."""
+    model_file, base_file = (str(Path(f["path"])) for f in judged_outputs(tmp_path, 40))
+    handler = winrate_tab.WinRate(space_prospectors.Prospectors(tiny_prospector), max_upload_mb=20, max_seconds=2)
+    request = SimpleNamespace(session_hash="budget-visitor")
+    started = time.perf_counter()
+    *_, last = handler.winrate(
+        winrate_tab.WIN_OUTPUTS, None, model_file, base_file, 805, {}, request, progress=lambda *a, **k: None
+    )
+    status, stats = last[0], last[1]
+    assert time.perf_counter() - started < 6
+    assert status_kind(status) == "warn" and "The 2 s time budget ran out after" in status, status
+    judged = int(status.split("ran out after ", 1)[1].split(" ", 1)[0])
+    assert 0 < judged < 40 and f"{judged} · {40 - judged}" in stats
+
+
+def test_hub_models_load_without_the_spaces_own_token(monkeypatch):
+    """A visitor's Hub model is checked and downloaded anonymously: a token the Space holds (an `HF_TOKEN` secret)
+    never goes with it, so only public models load."""
+    monkeypatch.setenv("HF_TOKEN", "hf_the_space_owners_token")
+    checked, loaded = [], []
+
+    def model_info(self, repo_id, **kwargs):
+        checked.append(kwargs)
+        return SimpleNamespace(id=repo_id, safetensors=SimpleNamespace(total=135_000_000))
+
+    def fake_load(name, **kwargs):
+        loaded.append(kwargs)
+        raise OSError("no network in this test")
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    monkeypatch.setattr(space_prospectors, "load_prospector", fake_load)
+    with pytest.raises(rendering.UserError, match="Could not load `someone/public-model`"):
+        space_prospectors.Prospectors().load("someone/public-model")
+    assert [c.get("token") for c in checked] == [False] and [c.get("token") for c in loaded] == [False]

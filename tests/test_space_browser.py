@@ -48,7 +48,7 @@ try:
 except ImportError:
     _unavailable("the playwright Python package is not installed (pip install playwright)")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prospector_cache_limits_restored")]
 
 
 @pytest.fixture(scope="module")

@@ -393,6 +393,10 @@ class LocalJudge(PairwiseJudge):
     def build_prompt(self, instruction: str, output_1: str, output_2: str) -> list[int]:
         """The token ids of the comparison prompt, ending where the verdict token comes.
 
+        Each output, and the instruction too, is cut to `max_output_tokens` tokens (marked `[...]`), so the prompt
+        holds at most three times that beside its frame, however long the texts: a text is never tokenized past
+        64 characters a token it may keep.
+
         Args:
             instruction (`str`): The instruction.
             output_1 (`str`): The output shown first (identifier `verdict_tokens[0]`).
@@ -402,7 +406,12 @@ class LocalJudge(PairwiseJudge):
             `list[int]`: The prompt's token ids.
         """
         tokenizer = self.prospector.tokenizer
-        output_1, output_2 = (self._cut(tokenizer, text.strip()) for text in (output_1, output_2))
+        chars = (self.max_output_tokens + 1) * 64  # enough text to hold more tokens than are kept
+        output_1, output_2 = (self._cut(tokenizer, text.strip()[:chars]) for text in (output_1, output_2))
+        instruction = instruction.strip()
+        ids = tokenizer.encode(instruction[:chars], add_special_tokens=False)
+        if len(ids) > self.max_output_tokens or len(instruction) > chars:
+            instruction = tokenizer.decode(ids[: self.max_output_tokens]) + " [...]"
         user = self.user_prompt(instruction, output_1, output_2)
         if getattr(tokenizer, "chat_template", None):
             messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]

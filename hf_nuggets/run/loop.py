@@ -8,7 +8,8 @@ view. This is how transformers' `Trainer` runs one training loop and hands progr
 A hook is a `RunCallback`. It sees the run's phases (`loading`, `tasks`, `zero_shot`, `scoring`, `writing`), and
 every batch before and after it is scored. Before a batch it may set `control.should_stop`: the run then ends
 normally with the rows done so far, and the summary says it stopped early. It may also raise `RunCancelled`: the run
-is abandoned, and the rows done so far are saved as `scored.partial.*`.
+is abandoned, and the rows done so far are saved as `scored.partial.*`. While a run draws its tasks from the data
+(`task_set="auto"`), the hooks see every small step of that work (`on_step`) and may abandon the run there.
 """
 
 from __future__ import annotations
@@ -76,6 +77,11 @@ class RunCallback:
         """A batch of `state.next_rows` rows is about to be scored; set `control.should_stop` or raise
         `RunCancelled` to end the run here."""
 
+    def on_step(self, state: RunState, control: RunControl) -> None:
+        """A small step of the `tasks` phase is about to run (a slice of rows read by the gates or the quality
+        judge, while the tasks are drawn from the data); set `control.should_stop` or raise `RunCancelled` to
+        abandon the run here (no row is scored yet: the run ends with `RunCancelled`)."""
+
     def on_batch_end(self, state: RunState, batch: Batch, result: Mapping[str, Any]) -> None:
         """A batch was scored; `result` is what the run's score function returned for it."""
 
@@ -112,6 +118,13 @@ class CallbackHandler:
         for callback in self.callbacks:
             callback.on_batch_begin(state, control)
         return control
+
+    def step(self, state: RunState) -> bool:
+        """Whether a hook asks to stop before a step of the `tasks` phase (a hook may also raise `RunCancelled`)."""
+        control = RunControl()
+        for callback in self.callbacks:
+            callback.on_step(state, control)
+        return control.should_stop
 
     def batch_end(self, state: RunState, batch: Batch, result: Mapping[str, Any]) -> None:
         for callback in self.callbacks:
@@ -287,7 +300,8 @@ class TimeBudgetCallback(RunCallback):
 
 
 class CancelCallback(RunCallback):
-    """Abandons the run with `RunCancelled` before the next batch once `event` is set (a cancel button, a thread).
+    """Abandons the run with `RunCancelled` before the next batch (or step of the `tasks` phase) once `event` is set
+    (a cancel button, a thread).
 
     Args:
         event (`threading.Event`, *optional*): The flag to watch; a new one when omitted (set it with `cancel()`).
@@ -304,6 +318,10 @@ class CancelCallback(RunCallback):
 
     def on_phase(self, state: RunState, phase: str) -> None:
         if self.event.is_set() and phase != "writing":  # once every row is scored, the run finishes and writes
+            raise RunCancelled(self.reason)
+
+    def on_step(self, state: RunState, control: RunControl) -> None:
+        if self.event.is_set():
             raise RunCancelled(self.reason)
 
     def on_batch_begin(self, state: RunState, control: RunControl) -> None:

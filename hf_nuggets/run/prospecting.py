@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..gates import FLAGS_COLUMN, check_gates
@@ -84,6 +84,7 @@ def prepare_task_set(
     auto_options: Mapping[str, Any] | None = None,
     *,
     progress: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[GoldenScorer, dict[str, Any]]:
     """The scorer a run uses, and the `tasks` record of its summary.
 
@@ -96,6 +97,8 @@ def prepare_task_set(
         auto_options (`dict`, *optional*): More arguments of `auto_task_set` (`num_tasks`, `sample_size`, `seed`,
             `quality`, `selector`, ...), for `"auto"` only.
         progress (`bool`, *optional*, defaults to `True`): Show progress bars.
+        should_stop (`Callable[[], bool]`, *optional*): For `"auto"`, asked between the small steps of drawing the
+            tasks (see `refine_task_set`); `True` abandons the run with `RunCancelled`.
 
     Returns:
         `tuple[GoldenScorer, dict]`: The scorer and `{"source", "count"}` (plus `provenance` for `"auto"`);
@@ -114,6 +117,7 @@ def prepare_task_set(
             limits=scorer.limits,
             gate_settings=scorer.gate_settings,
             progress=progress,
+            should_stop=should_stop,
             **dict(auto_options or {}),
         )
         scorer = scorer.with_options(task_set=tasks.select_columns(["instruction", "input", "output"]).to_list())
@@ -166,7 +170,8 @@ def prospect(
             `select_top`); `None` to select by golden score alone. The summary counts the flagged rows either way.
         callbacks (`list[RunCallback]`, *optional*): Hooks of the run (see `hf_nuggets.run.loop`): they see each
             phase and batch, may stop the run (keeping the rows done) or cancel it with `RunCancelled` (the rows done
-            are saved as `scored.partial.*`).
+            are saved as `scored.partial.*`); with `task_set="auto"`, they also see each step of drawing the tasks
+            (`on_step`), where stopping abandons the run.
 
     Returns:
         `tuple[datasets.Dataset, dict]`: The scored rows and the summary.
@@ -197,7 +202,9 @@ def prospect(
         t1 = time.perf_counter()
         work = dataset.select(range(rows_total)) if rows_total < len(dataset) else dataset
         handler.phase(state, "tasks")
-        scorer, tasks_record = prepare_task_set(work, scorer, task_set, auto_options, progress=progress)
+        scorer, tasks_record = prepare_task_set(
+            work, scorer, task_set, auto_options, progress=progress, should_stop=lambda: handler.step(state)
+        )
         state.num_tasks, state.tasks = len(scorer.tasks), list(scorer.tasks)
         task_seconds = time.perf_counter() - t1
         handler.phase(state, "zero_shot")

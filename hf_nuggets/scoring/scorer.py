@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -421,7 +422,9 @@ def flag_examples(
     return {"alignment": alignment, "completeness": completeness, "flags": flags, "gate_settings": gate_settings}
 
 
-_CALIBRATED: dict[tuple, tuple[Any, tuple[float, float]]] = {}
+#: Calibrated thresholds by (model id, template, limits), with a weak reference to the model: the id of a freed
+#: model can be reused, and the cache must not keep a model alive (`load_prospector` bounds how many stay loaded).
+_CALIBRATED: dict[tuple, tuple[weakref.ref, tuple[float, float]]] = {}
 
 
 def calibrated_gate_settings(reader: TokenLogProbs, encoder: SegmentEncoder, settings: GateSettings) -> GateSettings:
@@ -443,10 +446,12 @@ def calibrated_gate_settings(reader: TokenLogProbs, encoder: SegmentEncoder, set
         return settings
     key = (id(reader.model), encoder.template, encoder.limits)
     cached = _CALIBRATED.get(key)
-    if cached is None or cached[0] is not reader.model:
+    if cached is None or cached[0]() is not reader.model:
         tasks = examples_from_rows(load_default_task_set(), what="the shipped task set")
         alignment, completeness = read_signals(reader, [encoder.encode_signals(t) for t in tasks])
-        cached = (reader.model, calibrate_thresholds(alignment, completeness))
+        for stale in [k for k, (model, _) in _CALIBRATED.items() if model() is None]:
+            del _CALIBRATED[stale]
+        cached = (weakref.ref(reader.model), calibrate_thresholds(alignment, completeness))
         _CALIBRATED[key] = cached
         logger.info(
             "Gate thresholds calibrated on the shipped task set: alignment %.1f, completeness %.3g.", *cached[1]

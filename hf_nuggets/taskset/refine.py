@@ -19,6 +19,8 @@ SELECTORS = ("kcenter", "affinity")
 #: `auto_task_set` defaults: as many tasks as the shipped task set, drawn from a sample small enough for the judge.
 AUTO_NUM_TASKS = 16
 AUTO_SAMPLE_SIZE = 256
+#: Rows the gates and a quality callable read between two `should_stop` checks (texts embedded: 8 times as many).
+STOP_CHECK_ROWS = 32
 
 
 class TaskPoolTooSmallError(ValueError):
@@ -37,13 +39,48 @@ class TaskPoolTooSmallError(ValueError):
         )
 
 
-def _quality(examples: list[Example], quality: Any, rows: Any, prospector: Any, progress: bool):
+def check_stop(should_stop: Callable[[], bool] | None, doing: str) -> None:
+    """Raise `RunCancelled` when `should_stop` (if any) asks to stop; `doing` says where, in its message."""
+    if should_stop is not None and should_stop():
+        from ..run.loop import RunCancelled
+
+        raise RunCancelled(f"Stopped while {doing}.")
+
+
+def _sliced(
+    examples: list, read: Callable[[list], Any], should_stop: Callable[[], bool] | None, doing: str, rows: int
+):
+    """`read` over slices of `rows` examples, `should_stop` checked before each; the results in order."""
+    out = []
+    for start in range(0, len(examples), rows):
+        check_stop(should_stop, f"{doing} ({start} of {len(examples)} rows done)")
+        out.append(read(examples[start : start + rows]))
+    return out
+
+
+def _quality(
+    examples: list[Example],
+    quality: Any,
+    rows: Any,
+    prospector: Any,
+    progress: bool,
+    should_stop: Callable[[], bool] | None = None,
+):
     if callable(quality):
-        return np.asarray(quality(examples), dtype=np.float64), getattr(quality, "__name__", "callable")
+
+        def score(part: list[Example]) -> np.ndarray:
+            values = np.asarray(quality(part), dtype=np.float64)
+            if values.shape != (len(part),):
+                raise ValueError(f"`quality` returned {values.size} scores for {len(part)} rows.")
+            return values
+
+        parts = _sliced(examples, score, should_stop, "scoring the quality of the rows", STOP_CHECK_ROWS)
+        scores = np.concatenate(parts) if parts else np.empty(0, dtype=np.float64)
+        return scores, getattr(quality, "__name__", "callable")
     if quality in (None, "judge"):
         from .quality import prospector_quality_scores
 
-        scores = prospector_quality_scores(examples, prospector, progress=progress)
+        scores = prospector_quality_scores(examples, prospector, progress=progress, should_stop=should_stop)
         return scores, f"judge: {prospector.name}, log p(Yes)/p(No)"
     if isinstance(quality, str) and hasattr(rows, "column_names") and quality in rows.column_names:
         return np.asarray(rows[quality], dtype=np.float64), f"column `{quality}`"
@@ -86,6 +123,7 @@ def refine_task_set(
     limits: Any = None,
     gate_settings: Any = None,
     return_provenance: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ):
     """Build a small, high-quality, diverse predefined task set from a dataset.
 
@@ -108,7 +146,7 @@ def refine_task_set(
         pool (`int`, *optional*, defaults to `10000`): How many of the best-quality rows the selection draws from.
         quality (`str` or `callable`, *optional*, defaults to `"judge"`): `"judge"` (the prospector as a Yes/No
             judge), the name of a column holding scores, a reward-model id or path, or a callable mapping a list of
-            `Example` to scores. Higher is better.
+            `Example` to scores, one a row (it is called on slices of `STOP_CHECK_ROWS` rows). Higher is better.
         selector (`str`, *optional*, defaults to `"kcenter"`): `"kcenter"` or `"affinity"`.
         dedup (`bool`, *optional*, defaults to `True`): Remove near-duplicates before selecting.
         dedup_threshold (`float`, *optional*, defaults to `0.7`): Jaccard similarity that counts as a duplicate.
@@ -123,6 +161,11 @@ def refine_task_set(
         limits (`TruncationLimits`, *optional*): Token limits of the gates' signals.
         gate_settings (`GateSettings`, *optional*): Thresholds and placeholders of the gates.
         return_provenance (`bool`, *optional*, defaults to `False`): Also return how the set was made.
+        should_stop (`Callable[[], bool]`, *optional*): Asked between small steps of the work (every
+            `STOP_CHECK_ROWS` rows of the gates and of a quality callable, every batch of the judge, every
+            `8 * STOP_CHECK_ROWS` texts embedded); when it returns `True`, the refinement stops with `RunCancelled`
+            (from `hf_nuggets.run.loop`). It may also raise an error of its own. A run's cancel button and time
+            budget reach the refinement through it.
 
     Returns:
         `datasets.Dataset`: `instruction`, `input`, `output` and why each task was chosen: `refine_reason`
@@ -136,6 +179,7 @@ def refine_task_set(
     Raises:
         TaskPoolTooSmallError: Fewer rows than `size` are left (checked before the model runs, after the gates and
             after near-duplicate removal); a `ValueError`.
+        RunCancelled: `should_stop` asked to stop.
 
     Example:
 
@@ -187,7 +231,15 @@ def refine_task_set(
 
     if not isinstance(prospector, Prospector):
         prospector = load_prospector(None if prospector is None else str(prospector))
-    flags = flag_examples(prospector, examples, template=template, limits=limits, gate_settings=gate_settings)["flags"]
+    flags: list[str] = []
+
+    def read_gates(part: list[Example]) -> None:
+        nonlocal gate_settings
+        read = flag_examples(prospector, part, template=template, limits=limits, gate_settings=gate_settings)
+        gate_settings = read["gate_settings"]  # calibrated once, on the first slice
+        flags.extend(read["flags"])
+
+    _sliced(examples, read_gates, should_stop, "reading the gates' signals", STOP_CHECK_ROWS)
     keep = np.array([i for i, f in enumerate(flags) if not f], dtype=np.int64)  # rows of `dataset`
     by_gate = flag_counts(flags)
     gated = {"rows": total - len(keep), "by_gate": by_gate}
@@ -197,7 +249,7 @@ def refine_task_set(
         )
     kept = [examples[i] for i in keep]
     quality_rows = dataset.select(keep.tolist()) if hasattr(dataset, "select") else dataset
-    scores, quality_name = _quality(kept, quality, quality_rows, prospector, progress)
+    scores, quality_name = _quality(kept, quality, quality_rows, prospector, progress, should_stop)
     if len(scores) != len(kept):
         raise ValueError(f"`quality` returned {len(scores)} scores for {len(kept)} rows.")
     ranked = np.lexsort((np.arange(len(scores)), -scores))  # best first, ties by row order
@@ -224,7 +276,12 @@ def refine_task_set(
                 + ")",
             )
     chosen = list(candidates[:top_quality])
-    vectors = embed_texts([task_text(kept[i]) for i in candidates], embedder, progress=progress)
+    texts = [task_text(kept[i]) for i in candidates]
+    parts = _sliced(
+        texts, lambda part: embed_texts(part, embedder, progress=progress), should_stop, "embedding the rows",
+        8 * STOP_CHECK_ROWS,
+    )  # fmt: skip
+    vectors = np.concatenate(parts)
     need = size - len(chosen)
     cluster = np.full(len(candidates), -1)
     if need > 0 and selector == "kcenter":
@@ -314,6 +371,7 @@ def auto_task_set(
     dedup_threshold: float = 0.7,
     embedder: Any = None,
     progress: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ):
     """A task set drawn from the data being scored, as SuperNUGGETS draws its tasks from its own pool.
 
@@ -343,6 +401,7 @@ def auto_task_set(
         dedup_threshold (`float`, *optional*, defaults to `0.7`): Jaccard similarity that counts as a duplicate.
         embedder (*optional*): As for `refine_task_set`.
         progress (`bool`, *optional*, defaults to `True`): Show progress bars.
+        should_stop (`Callable[[], bool]`, *optional*): As for `refine_task_set` (`prospect` passes its hooks').
 
     Returns:
         `tuple[datasets.Dataset, dict]`: The tasks (the columns of `refine_task_set`, `row` being the row of
@@ -406,6 +465,7 @@ def auto_task_set(
             limits=limits,
             gate_settings=gate_settings,
             return_provenance=True,
+            should_stop=should_stop,
         )
     except TaskPoolTooSmallError as err:
         detail = f"{err.detail}, in a sample of {len(sample)} of the data's {available} rows"
