@@ -306,8 +306,8 @@ class LocalJudge(PairwiseJudge):
         model (`str` or `Prospector`, *optional*): What `load_prospector` loads (Hub id, folder, `.gguf` file), or a
             loaded `Prospector`; the embedded SmolLM2-135M-Instruct when omitted. Loaded on first use.
         batch_size (`int`, *optional*, defaults to `8`): Prompts per forward pass.
-        max_output_tokens (`int`, *optional*, defaults to `512`): Each output is cut to this many tokens (counted
-            and logged).
+        max_output_tokens (`int`, *optional*, defaults to `512`): The instruction and each output are cut to this many
+            tokens (counted and logged).
         device (`str`, *optional*): Device for a model loaded by name.
         **kwargs: Of `PairwiseJudge`: `orders` (defaults to `"both"`), `verdict_tokens` (defaults to `("A", "B")`,
             one token each), `system_prompt`, `template`, `cache_dir`, `use_cache`, `progress`, `seed`.
@@ -363,7 +363,8 @@ class LocalJudge(PairwiseJudge):
             "revision": prospector.revision,
             "weights": weights_digest(prospector.model),
         }
-        return {**super().fingerprint(), "model": model, "max_output_tokens": self.max_output_tokens}
+        # "prompt": 2 since the instruction is cut to `max_output_tokens` too (verdicts cached before saw it whole)
+        return {**super().fingerprint(), "model": model, "max_output_tokens": self.max_output_tokens, "prompt": 2}
 
     @property
     def prospector(self):
