@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from test_engine import SLIDING_DEMOS  # tests/ is on the path (pytest prepend import mode)
 
+from hf_nuggets import GoldenScorer
 from hf_nuggets.data.formatting import examples_from_rows
 from hf_nuggets.scoring.engine import ScoringEngine, SegmentEncoder, golden_from_scores, plan_candidate_groups
 from hf_nuggets.scoring.reference import reference_nuggets
@@ -146,3 +147,40 @@ def test_score_candidates_checks_its_arguments(tiny_prospector, tasks):
     with pytest.raises(ValueError, match="`max_candidates` must be a positive integer"):
         engine.score_candidates(demos, max_candidates=0)
     assert engine.score_candidates([]).shape == (0, len(tasks))
+
+
+@pytest.mark.parametrize("architecture", ["llama", "gemma3"])
+def test_scorer_with_candidates_per_forward_matches_the_default(
+    tiny_prospector, make_sliding_prospector, candidates, tasks, architecture
+):
+    """`candidates_per_forward` gives the default path's scores, signals, flags and counters (duplicates, empties)."""
+    prospector = tiny_prospector if architecture == "llama" else make_sliding_prospector(architecture)
+    rows = examples_from_rows([*candidates, *MIXED_DEMOS])
+    default = GoldenScorer(prospector, tasks, max_batch_tokens=SMALL_BUDGET)
+    stacked = GoldenScorer(prospector, tasks, max_batch_tokens=SMALL_BUDGET, candidates_per_forward=4)
+    expected, result = default.score_examples(rows), stacked.score_examples(rows)
+    for key in ("one_shot", "nuggets_gain", "alignment", "completeness"):
+        np.testing.assert_allclose(result[key], expected[key], rtol=0, atol=1e-5)
+    for key in ("golden_score", "demo_truncated", "flags"):
+        assert np.array_equal(result[key], expected[key]), key
+    assert stacked.stats == default.stats
+    assert stacked.stats["duplicates_reused"] > 0 and stacked.stats["signals_from_demo_forward"] > 0
+
+
+def test_candidates_per_forward_is_a_checked_setting(tiny_prospector, tasks):
+    """The setting is validated, survives `with_options` and pickling, and changes the fingerprint."""
+    import pickle
+
+    from datasets.fingerprint import Hasher
+
+    with pytest.raises(ValueError, match="`candidates_per_forward` must be a positive integer, got 0"):
+        GoldenScorer(tiny_prospector, tasks, candidates_per_forward=0)
+    scorer = GoldenScorer(tiny_prospector, tasks, candidates_per_forward=8)
+    assert scorer.with_options(num_tasks=2).candidates_per_forward == 8
+    assert pickle.loads(pickle.dumps(scorer)).candidates_per_forward == 8
+    assert Hasher.hash(scorer) != Hasher.hash(scorer.with_options(candidates_per_forward=1))
+    old = GoldenScorer.__new__(GoldenScorer)
+    state = scorer.__getstate__()
+    del state["candidates_per_forward"]
+    old.__setstate__(state)
+    assert old.candidates_per_forward == 1
