@@ -197,6 +197,46 @@ def plan_batches(tasks: list[EncodedTask], *, max_batch_tokens: int, max_batch_s
     return batches
 
 
+def plan_candidate_groups(
+    lengths: list[int],
+    *,
+    rows_per_candidate: int,
+    width: int,
+    max_batch_tokens: int,
+    max_candidates: int | None = None,
+) -> list[list[int]]:
+    """Group candidates for forward passes that stack several of them, each group within a token budget.
+
+    Candidates are sorted longest first and cut into consecutive groups, so a group is padded to its first (longest)
+    demonstration. A group's forward holds ``len(group) * rows_per_candidate`` rows of ``longest + width`` token slots
+    (the demonstration, padded, then `width` new tokens); that product stays within `max_batch_tokens`, except for a
+    candidate too long to fit even alone, which gets a group of its own.
+
+    Args:
+        lengths (`list[int]`): Each candidate's demonstration length in tokens (``[BOS]`` included).
+        rows_per_candidate (`int`): Rows each candidate adds: 1 for the demonstrations' own forward, the number of
+            tasks in the bucket for a task forward.
+        width (`int`): Token slots each row adds after the demonstration: 0 for the demonstrations' own forward, the
+            bucket's padded task length for a task forward.
+        max_batch_tokens (`int`): Budget of padded token slots per forward.
+        max_candidates (`int`, *optional*): Most candidates in one group; no cap when `None`.
+
+    Returns:
+        `list[list[int]]`: Candidate indices per group, longest demonstration first.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    groups: list[list[int]] = []
+    for i in order:
+        if groups:
+            size = len(groups[-1]) + 1
+            slots = size * rows_per_candidate * (lengths[groups[-1][0]] + width)
+            if (max_candidates is None or size <= max_candidates) and slots <= max_batch_tokens:
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    return groups
+
+
 def cache_class():
     from transformers import DynamicCache
 
@@ -427,6 +467,191 @@ class ScoringEngine(TokenLogProbs):
             sums = torch.zeros(size, dtype=torch.float32, device=self.device).index_add_(0, prep["owner"], token_lp)
             out[batch] = (sums / prep["counts"]).double().cpu().numpy()
         return out
+
+    @torch.inference_mode()
+    def score_candidates(self, prefixes: list[list[int]], *, max_candidates: int | None = None) -> np.ndarray:
+        """One-shot scores of several candidates, stacking their demonstrations in the same forward passes.
+
+        The same scores as ``np.stack([engine.score(p) for p in prefixes])`` to floating-point tolerance; see
+        `score_candidates_and_log_probs`.
+
+        Args:
+            prefixes (`list[list[int]]`): Per candidate, ``[BOS] + demonstration``.
+            max_candidates (`int`, *optional*): Most candidates in one forward; the token budget alone when `None`.
+
+        Returns:
+            `np.ndarray`: float64 array of shape `(n, m)`, in the order of `prefixes` and of the tasks.
+        """
+        return self.score_candidates_and_log_probs(prefixes, None, max_candidates=max_candidates)[0]
+
+    @torch.inference_mode()
+    def score_candidates_and_log_probs(
+        self,
+        prefixes: list[list[int]],
+        score_from: list[int | None] | None,
+        *,
+        max_candidates: int | None = None,
+    ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """One-shot scores of several candidates, and the log-probabilities of their own tokens, batched.
+
+        The demonstrations of a group of candidates (`plan_candidate_groups`, at most `max_batch_tokens` padded
+        tokens) run in one forward, right-padded, so no real token sees a pad; that forward also gives each
+        demonstration's own log-probabilities from `score_from` (see `prefix_cache_and_log_probs`). Their key/value
+        caches are then shifted to end at the same slot (left-padded, pad slots zeroed) and stacked, and each task
+        bucket runs once for a subgroup of candidates: one row per (candidate, task) pair, an attention mask that
+        hides each row's pad slots, and position ids that continue from the row's own demonstration length. Real
+        tokens stay contiguous, so a sliding-window layer, whose window the library counts in cache slots, sees the
+        same tokens as in an unbatched forward. A subgroup holds at most ``max_batch_tokens`` token slots (rows times
+        padded demonstration plus task length) and `max_candidates` candidates; a candidate that does not fit alone
+        runs alone, as `score_with_cache` would.
+
+        Args:
+            prefixes (`list[list[int]]`): Per candidate, ``[BOS] + demonstration``.
+            score_from (`list[int | None]`, *optional*): Per candidate, the first position of its prefix whose token
+                is scored (at least 1), or `None` for none; `None` scores none for every candidate.
+            max_candidates (`int`, *optional*): Most candidates in one forward; the token budget alone when `None`.
+
+        Returns:
+            `tuple`: float64 one-shot scores of shape `(n, m)`, and per candidate a float64 array of
+            ``log p(prefix[t] | prefix[:t])`` for ``t >= score_from`` (or `None`).
+        """
+        if max_candidates is not None and (not isinstance(max_candidates, int) or max_candidates < 1):
+            raise ValueError(f"`max_candidates` must be a positive integer or None, got {max_candidates!r}.")
+        starts = list(score_from) if score_from is not None else [None] * len(prefixes)
+        if len(starts) != len(prefixes):
+            raise ValueError(f"`score_from` has {len(starts)} entries for {len(prefixes)} prefixes.")
+        for i, (prefix, start) in enumerate(zip(prefixes, starts, strict=True)):
+            if not prefix:
+                raise ValueError(f"Prefix {i} is empty: it needs at least the BOS token.")
+            if start is not None and not 1 <= start <= len(prefix):
+                raise ValueError(f"`score_from[{i}]` must be in [1, {len(prefix)}], got {start}.")
+        out = np.empty((len(prefixes), len(self.tasks)), dtype=np.float64)
+        own: list[np.ndarray | None] = [None] * len(prefixes)
+        lengths = [len(p) for p in prefixes]
+        for group in plan_candidate_groups(
+            lengths, rows_per_candidate=1, width=0, max_batch_tokens=self.max_batch_tokens, max_candidates=None
+        ):
+            kv, slots, own_values = self._stacked_prefix_caches(
+                [prefixes[i] for i in group], [starts[i] for i in group]
+            )
+            for i, values in zip(group, own_values, strict=True):
+                own[i] = values
+            group_lengths = [lengths[i] for i in group]
+            for batch, prep in zip(self.batches, self._prepared, strict=False):
+                size, width = prep["ids"].shape
+                for part in plan_candidate_groups(
+                    group_lengths,
+                    rows_per_candidate=size,
+                    width=width,
+                    max_batch_tokens=self.max_batch_tokens,
+                    max_candidates=max_candidates,
+                ):
+                    # `plan_candidate_groups` keeps the group's (longest-first) order: `part` is a run of it.
+                    first, last = part[0], part[-1] + 1
+                    scores = self._score_stacked(kv, slots, first, last, group_lengths[first], prep)
+                    out[np.ix_([group[k] for k in range(first, last)], batch)] = scores
+        return out, own
+
+    def _stacked_prefix_caches(
+        self, prefixes: list[list[int]], starts: list[int | None]
+    ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor, list[np.ndarray | None]]:
+        """Run prefixes (longest first) in one right-padded forward; return their caches left-padded.
+
+        Returns:
+            `tuple`: Key/value tensors per layer of shape ``(n, heads, longest, head_dim)``, each prefix ending at the
+            last slot and zeros before it; a bool tensor ``(n, longest)`` of the real slots; and per prefix the
+            log-probabilities of its own tokens from its `starts` entry (or `None`).
+        """
+        width = len(prefixes[0])
+        lengths = torch.tensor([len(p) for p in prefixes], dtype=torch.long, device=self.device)
+        ids = torch.full((len(prefixes), width), self.pad_id, dtype=torch.long)
+        for b, prefix in enumerate(prefixes):
+            ids[b, : len(prefix)] = torch.tensor(prefix)
+        ids = ids.to(self.device)
+        slot = torch.arange(width, device=self.device)
+        right_mask = slot[None, :] < lengths[:, None]
+        out = self.decoder(
+            input_ids=ids,
+            attention_mask=right_mask.long(),
+            use_cache=True,
+            **{self._cache_keyword: unbounded_cache()},
+        )
+        # Shift each row right by its padding: slot s holds the prefix's token s - (width - length).
+        source = slot[None, :] - (width - lengths)[:, None]
+        slots = source >= 0
+        index = source.clamp(min=0)
+        kv = []
+        for layer in returned_cache(out).layers:
+            keys, values = layer.keys, layer.values
+            gather = index[:, None, :, None].expand(-1, keys.shape[1], -1, keys.shape[3])
+            keep = slots[:, None, :, None]
+            kv.append(
+                (
+                    torch.where(keep, keys.gather(2, gather), torch.zeros((), dtype=keys.dtype, device=self.device)),
+                    torch.where(
+                        keep, values.gather(2, gather), torch.zeros((), dtype=values.dtype, device=self.device)
+                    ),
+                )
+            )
+        own: list[np.ndarray | None] = [None] * len(prefixes)
+        scored = [b for b, start in enumerate(starts) if start is not None]
+        if scored:
+            rows = [b for b in scored for _ in range(starts[b] - 1, len(prefixes[b]) - 1)]
+            cols = [t for b in scored for t in range(starts[b] - 1, len(prefixes[b]) - 1)]
+            rows_t = torch.tensor(rows, dtype=torch.long, device=self.device)
+            cols_t = torch.tensor(cols, dtype=torch.long, device=self.device)
+            hidden = out.last_hidden_state[rows_t, cols_t]
+            values = self._log_probs(hidden, ids[rows_t, cols_t + 1]).double().cpu().numpy()
+            offset = 0
+            for b in scored:
+                n = len(prefixes[b]) - starts[b]
+                own[b] = values[offset : offset + n]
+                offset += n
+        return kv, slots, own
+
+    def _score_stacked(
+        self,
+        kv: list[tuple[torch.Tensor, torch.Tensor]],
+        slots: torch.Tensor,
+        first: int,
+        last: int,
+        longest: int,
+        prep: dict[str, torch.Tensor],
+    ) -> np.ndarray:
+        """Scores of one task bucket after the stacked prefixes ``first:last`` (the longest `longest` tokens long).
+
+        Returns:
+            `np.ndarray`: float64 array of shape ``(last - first, bucket size)``.
+        """
+        count = last - first
+        size, width = prep["ids"].shape
+        start = slots.shape[1] - longest
+        cache = cache_class()(
+            ddp_cache_data=[
+                (
+                    k[first:last, :, start:].repeat_interleave(size, 0),
+                    v[first:last, :, start:].repeat_interleave(size, 0),
+                )
+                for k, v in kv
+            ]
+        )
+        demo_mask = slots[first:last, start:].repeat_interleave(size, 0)
+        mask = torch.cat([demo_mask.long(), prep["mask"].repeat(count, 1)], dim=1)
+        own_lengths = slots[first:last].sum(1).repeat_interleave(size, 0)
+        positions = own_lengths[:, None] + torch.arange(width, device=self.device)[None, :]
+        hidden = self.decoder(
+            input_ids=prep["ids"].repeat(count, 1),
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            **{self._cache_keyword: cache},
+        ).last_hidden_state
+        offsets = torch.arange(count, device=self.device).repeat_interleave(prep["rows"].numel()) * size
+        rows = prep["rows"].repeat(count) + offsets
+        owner = prep["owner"].repeat(count) + offsets
+        token_lp = self._log_probs(hidden[rows, prep["cols"].repeat(count)], prep["targets"].repeat(count))
+        sums = torch.zeros(count * size, dtype=torch.float32, device=self.device).index_add_(0, owner, token_lp)
+        return (sums / prep["counts"].repeat(count)).view(count, size).double().cpu().numpy()
 
 
 def read_signals(

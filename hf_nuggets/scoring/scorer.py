@@ -86,6 +86,12 @@ class GoldenScorer:
             `nuggets_flags` (see `hf_nuggets.gates`); the documented defaults when omitted.
         signals (`bool`, *optional*, defaults to `True`): Read `nuggets_alignment` and `nuggets_completeness`. With
             `False` they are NaN, and only the `empty` and `placeholder` gates can flag a row.
+        candidates_per_forward (`int`, *optional*, defaults to `1`): Most candidates stacked in one forward pass. `1`
+            runs each candidate's demonstration on its own and reuses its cache for every task batch; above 1 the
+            demonstrations of several candidates run together and each task batch is scored after all of them in one
+            forward (one row per candidate and task), as many as `max_batch_tokens` allows (counting each row's
+            padded demonstration and task). The scores are the same to floating-point tolerance; it pays off where
+            one forward is cheap for its size (GPUs, small task sets), not on a small CPU.
 
     Example:
 
@@ -115,6 +121,7 @@ class GoldenScorer:
         device: str | None = None,
         gate_settings: GateSettings | None = None,
         signals: bool = True,
+        candidates_per_forward: int = 1,
     ):
         if template not in TEMPLATES:
             raise ValueError(f"`template` must be one of {TEMPLATES}, got {template!r}.")
@@ -122,6 +129,8 @@ class GoldenScorer:
             raise ValueError(f"`num_tasks` must be a positive integer, got {num_tasks!r}.")
         if not isinstance(max_batch_tokens, int) or max_batch_tokens < 1:
             raise ValueError(f"`max_batch_tokens` must be a positive integer, got {max_batch_tokens!r}.")
+        if not isinstance(candidates_per_forward, int) or candidates_per_forward < 1:
+            raise ValueError(f"`candidates_per_forward` must be a positive integer, got {candidates_per_forward!r}.")
         if prospector is not None and not isinstance(prospector, (Prospector, str, os.PathLike)):
             raise TypeError(
                 "`prospector` must be a `Prospector` (see `load_prospector`), a model name or path, or None; "
@@ -151,6 +160,7 @@ class GoldenScorer:
             raise TypeError(f"`gate_settings` must be a `GateSettings`, got {type(gate_settings).__name__}.")
         self.gate_settings = gate_settings or GateSettings()
         self.signals = bool(signals)
+        self.candidates_per_forward = candidates_per_forward
         self._state: dict[str, Any] | None = None
         self._loaded: Prospector | None = None
         self.stats = _fresh_stats()
@@ -174,6 +184,7 @@ class GoldenScorer:
         "device",
         "gate_settings",
         "signals",
+        "candidates_per_forward",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -183,6 +194,7 @@ class GoldenScorer:
         state = dict(state)
         self._tasks, self._num_tasks = state.pop("tasks"), None
         self.task_source = state.pop("task_source", "given")
+        state.setdefault("candidates_per_forward", 1)  # pickled before the setting existed
         self.__dict__.update(state)
         self._state, self._loaded = None, None
         self.stats = _fresh_stats()
@@ -303,22 +315,34 @@ class GoldenScorer:
         signals = [encoder.encode_signals(example) if self.signals else None for example in examples]
         conditional: list[np.ndarray | None] = [None] * len(examples)
         seen: dict[tuple[int, ...], int] = {}
+        demos: list[list[int]] = [[] for _ in examples]
         for i, example in enumerate(examples):
-            ids, truncated[i] = encoder.encode_demo(example)
-            key = tuple(ids)
-            if key in seen:  # identical demonstrations are scored once
-                one_shot[i] = one_shot[seen[key]]
-                self.stats["duplicates_reused"] += 1
-                continue
-            seen[key] = i
+            demos[i], truncated[i] = encoder.encode_demo(example)
+            seen.setdefault(tuple(demos[i]), i)  # identical demonstrations are scored once
+        unique = sorted(seen.values())
+        # Where a demonstration starts with its signal sequence, its own forward gives the signals too.
+        score_from: list[int | None] = [None] * len(examples)
+        for i in unique:
             sig = signals[i]
-            if sig is not None and tuple(ids[: len(sig.conditional)]) == sig.conditional:
-                # The demonstration starts with the signal sequence: its own forward gives the signals too.
-                kv, conditional[i] = engine.prefix_cache_and_log_probs(ids, sig.conditional_start)
+            if sig is not None and tuple(demos[i][: len(sig.conditional)]) == sig.conditional:
+                score_from[i] = sig.conditional_start
                 self.stats["signals_from_demo_forward"] += 1
-            else:
-                kv = engine.prefix_cache(ids)
-            one_shot[i] = engine.score_with_cache(kv, len(ids))
+        if self.candidates_per_forward > 1:
+            scores, own = engine.score_candidates_and_log_probs(
+                [demos[i] for i in unique], [score_from[i] for i in unique], max_candidates=self.candidates_per_forward
+            )
+            one_shot[unique] = scores
+            for i, values in zip(unique, own, strict=True):
+                conditional[i] = values
+        else:
+            for i in unique:
+                kv, conditional[i] = engine.prefix_cache_and_log_probs(demos[i], score_from[i])
+                one_shot[i] = engine.score_with_cache(kv, len(demos[i]))
+        for i in range(len(examples)):
+            first = seen[tuple(demos[i])]
+            if first != i:
+                one_shot[i] = one_shot[first]
+                self.stats["duplicates_reused"] += 1
         alignment, completeness = read_signals(engine, signals, conditional)
         if truncated.any():
             logger.warning(
