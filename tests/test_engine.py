@@ -248,3 +248,19 @@ def test_tiny_sliding_window_changes_the_scores(make_sliding_prospector, archite
         naive_scores(make_sliding_prospector(architecture, window), cands, task_examples)[1] for window in (32, 4096)
     )
     assert np.abs(windowed - unbounded).min() > 1e-3
+
+
+def test_half_precision_models_project_to_the_vocabulary_in_float32(tiny_model_dir):
+    """A bfloat16 model's answer log-probabilities come from a float32 projection of its hidden states."""
+    from hf_nuggets import load_prospector
+    from hf_nuggets.scoring.engine import TokenLogProbs
+
+    prospector = load_prospector(str(tiny_model_dir), device="cpu", dtype="bfloat16")
+    engine = TokenLogProbs(prospector.model)
+    hidden = torch.randn(5, prospector.model.config.hidden_size).to(torch.bfloat16)
+    targets = torch.tensor([1, 2, 3, 4, 5])
+    exact = (hidden.double() @ engine.head.weight.double().T).log_softmax(-1)[torch.arange(5), targets]
+    rounded = engine.head(hidden).float().log_softmax(-1)[torch.arange(5), targets]
+    ours = engine._log_probs(hidden, targets)
+    assert torch.allclose(ours.double(), exact, atol=1e-5)
+    assert (ours.double() - exact).abs().max() < (rounded.double() - exact).abs().max()
