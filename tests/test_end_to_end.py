@@ -15,8 +15,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def embedded():
-    """The embedded prospector on CPU (converted from GGUF once, then read from the cache)."""
-    return load_prospector(device="cpu")
+    """The embedded prospector on CPU in float32, the precision the reference comparisons hold in (converted from
+    GGUF once, then read from the cache)."""
+    return load_prospector(device="cpu", dtype="float32")
 
 
 def test_embedded_model_is_smollm2(embedded):

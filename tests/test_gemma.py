@@ -46,8 +46,9 @@ TASKS = [
 
 @pytest.fixture(scope="module")
 def gemma():
-    """Gemma 3 270M on CPU, converted from its GGUF chunks once and then read from the cache."""
-    return load_prospector("gemma3-270m", device="cpu")
+    """Gemma 3 270M on CPU in float32 (the precision of the full-forward comparisons), converted from its GGUF
+    chunks once and then read from the cache."""
+    return load_prospector("gemma3-270m", device="cpu", dtype="float32")
 
 
 def test_gemma_loads_by_short_name(gemma):
