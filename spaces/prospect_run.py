@@ -33,6 +33,7 @@ from rendering import (
     message_html,
     results_table,
     stats_html,
+    stop_message,
     tasks_frame,
 )
 from visitor_data import MAX_DATA_MB, check_rows, column_mapping, read_upload, workspace
@@ -531,8 +532,6 @@ class RunHandler:
 
 def cancel(request: gr.Request):
     """The Cancel button: the visitor's running job stops after the batch being scored."""
-    stop = _STOPS.get(request.session_hash) if request else None
-    if stop is None:
-        return message_html("info", "Nothing is running.")
-    stop.set()
-    return message_html("warn", "Cancelling: the batch being scored finishes first…")
+    return stop_message(
+        _STOPS, request, idle="Nothing is running.", stopping="Cancelling: the batch being scored finishes first…"
+    )

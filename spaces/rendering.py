@@ -75,6 +75,15 @@ def message_html(kind: str, text: str, *, raw: bool = False, progress: float | N
     return f'<div class="nug-msg nug-{kind}" data-kind="{kind}">{body}{bar}</div>'
 
 
+def stop_message(stops: Mapping[str, Any], request: Any, *, idle: str, stopping: str) -> str:
+    """A Cancel button: set the visitor's stop flag in `stops` (by session) and say so, or say `idle`."""
+    stop = stops.get(request.session_hash) if request else None
+    if stop is None:
+        return message_html("info", idle)
+    stop.set()
+    return message_html("warn", stopping)
+
+
 def clip(text: Any, width: int = TABLE_TEXT) -> str:
     text = " ".join(str(text or "").split())
     return text if len(text) <= width else text[: width - 1] + "…"

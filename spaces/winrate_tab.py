@@ -24,7 +24,7 @@ from hf_nuggets.evaluation.baseline import match_to_baseline
 from hf_nuggets.run.loop import batch_fits
 from prospect_run import MAX_SECONDS, Job
 from prospectors import Prospectors
-from rendering import UserError, clip, duration, error_text, message_html, stat_cards
+from rendering import UserError, clip, duration, error_text, message_html, stat_cards, stop_message
 from visitor_data import MAX_DATA_MB, read_upload, workspace
 
 logger = logging.getLogger("hf_nuggets.space")
@@ -244,11 +244,9 @@ def failed(err: BaseException) -> tuple:
 
 def cancel_winrate(request: gr.Request):
     """The Cancel button: the visitor's judging stops after the batch of pairs being judged."""
-    stop = _STOPS.get(request.session_hash) if request else None
-    if stop is None:
-        return message_html("info", "Nothing is being judged.")
-    stop.set()
-    return message_html("warn", "Cancelling: the pairs being judged finish first…")
+    return stop_message(
+        _STOPS, request, idle="Nothing is being judged.", stopping="Cancelling: the pairs being judged finish first…"
+    )
 
 
 def winrate_outputs(

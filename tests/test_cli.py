@@ -315,10 +315,8 @@ def test_ctrl_c_in_prospect_saves_the_rows_done_and_stays_a_keyboard_interrupt(
     assert not (tmp_path / "scored.parquet").exists() and not (tmp_path / "summary.json").exists()
 
 
-def test_ctrl_c_in_score_exits_130_and_says_where_the_rows_are(files, tiny_model_dir, tmp_path, monkeypatch, capsys):
-    """Ctrl-C while `hf-nuggets score` scores (no `--shard_size`): exit code 130, the rows of the batches done in
-    `scored.partial.*`, and one line on stderr naming the partial file."""
-    data, task_file, rows = files
+def interrupt_the_second_batch(monkeypatch) -> None:
+    """Make `GoldenScorer.score_examples` raise `KeyboardInterrupt` on its second call, as Ctrl-C would."""
     real = GoldenScorer.score_examples
     calls = []
 
@@ -329,6 +327,13 @@ def test_ctrl_c_in_score_exits_130_and_says_where_the_rows_are(files, tiny_model
         return real(self, examples)
 
     monkeypatch.setattr(GoldenScorer, "score_examples", score_then_interrupt)
+
+
+def test_ctrl_c_in_score_exits_130_and_says_where_the_rows_are(files, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """Ctrl-C while `hf-nuggets score` scores (no `--shard_size`): exit code 130, the rows of the batches done in
+    `scored.partial.*`, and one line on stderr naming the partial file."""
+    data, task_file, rows = files
+    interrupt_the_second_batch(monkeypatch)
     out = tmp_path / "out"
     args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
     try:
@@ -347,16 +352,7 @@ def test_ctrl_c_in_a_sharded_score_exits_130_and_names_the_checkpoint(
 ):
     """Ctrl-C in `hf-nuggets score --shard_size N`: exit code 130 and one line saying the finished shards are kept."""
     data, task_file, _ = files
-    real = GoldenScorer.score_examples
-    calls = []
-
-    def score_then_interrupt(self, examples):
-        calls.append(len(examples))
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(self, examples)
-
-    monkeypatch.setattr(GoldenScorer, "score_examples", score_then_interrupt)
+    interrupt_the_second_batch(monkeypatch)
     out = tmp_path / "out"
     args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
     try:
