@@ -19,7 +19,12 @@ from .selection import select_top
 from .taskset.refine import auto_task_set, refine_task_set
 
 # Importing these pulls in `transformers.Trainer` (seconds), so they load on first access.
-_LAZY = {"GoldenFilterCallback": "train.callback", "filter_for_training": "train.callback"}
+_LAZY = {
+    "GoldenFilterCallback": "train.callback",
+    "PayoffConfig": "train.payoff",
+    "filter_for_training": "train.callback",
+    "run_payoff": "train.payoff",
+}
 
 
 def __getattr__(name: str):
@@ -36,6 +41,7 @@ __all__ = [
     "GateSettings",
     "GoldenFilterCallback",
     "GoldenScorer",
+    "PayoffConfig",
     "Prospector",
     "RunCallback",
     "ScoreConfig",
@@ -57,6 +63,7 @@ __all__ = [
     "prospect_with_config",
     "push_scored_dataset",
     "refine_task_set",
+    "run_payoff",
     "select_top",
     "winrate_metric_path",
 ]

@@ -1,7 +1,9 @@
-"""The score histogram as a PNG image, drawn in numpy and encoded with `zlib` and `struct` (no plotting library)."""
+"""The score histogram and the payoff win rates as PNG images, drawn in numpy and encoded with `zlib` and `struct` (no
+plotting library)."""
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import zlib
@@ -22,6 +24,15 @@ _GLYPHS = dict(
         "111100100100111 110101101101110 111100111100111 111100101101111 101101110101101 100100100100111 "
         "101111111101101 111101101101111 111101111100100 110101110101101 111100111001111 111010010010010 "
         "101101111111101".split(),
+        strict=True,
+    )
+)
+# Letters and signs of the payoff chart's labels.
+_GLYPHS.update(
+    zip(
+        "ABFHIMUV%-+",
+        "010101111101101 110101110101110 111100110100100 101101111101101 111010010010111 101111101101101 "
+        "101101101101111 101101101101010 101001010100101 000000111000000 000010111010000".split(),
         strict=True,
     )
 )
@@ -119,3 +130,74 @@ def write_histogram_png(path: str | os.PathLike, scores: Sequence[float], kept_s
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(histogram_png(scores, kept_scores, **kwargs))
     return path
+
+
+def winrate_png(
+    labels: Sequence[str],
+    values: Sequence[float | None],
+    errors: Sequence[float | None] | None = None,
+    *,
+    highlight: str = "top",
+    width: int = 640,
+    height: int = 320,
+) -> bytes:
+    """A PNG bar chart of win rates in percent (0 to 100), with error bars and a dashed line at 50.
+
+    A bar of value v is `round(plot_height * v / 100)` pixels high; its error bar spans v ± its error (one standard
+    error in the payoff report), clipped to [0, 100]. A missing value draws no bar.
+
+    Args:
+        labels (`list[str]`): One label per bar (arm names), written under it.
+        values (`list[float]`): Win rates in percent; `None` for none.
+        errors (`list[float]`, *optional*): Half-widths of the error bars; `None` for none.
+        highlight (`str`, *optional*, defaults to `"top"`): The label whose bar is gold (the others are grey).
+        width (`int`, *optional*, defaults to `640`): Image width in pixels.
+        height (`int`, *optional*, defaults to `320`): Image height in pixels.
+
+    Returns:
+        `bytes`: The PNG file.
+
+    Example:
+
+    ```python
+    >>> winrate_png(["top", "random"], [55.0, 48.5], [3.0, 2.9])[:8]
+    b'\\x89PNG\\r\\n\\x1a\\n'
+    ```
+    """
+    if len(values) != len(labels) or (errors is not None and len(errors) != len(labels)):
+        raise ValueError(f"`labels`, `values` and `errors` must have the same length, got {len(labels)} labels.")
+    left, right, top, bottom = PNG_MARGINS
+    n = max(len(labels), 1)
+    if width < left + right + 12 * n or height < top + bottom + 20:
+        raise ValueError(f"`width` x `height` must leave room for {n} bars, got {width}x{height}.")
+    plot_w, plot_h = width - left - right, height - top - bottom
+    base = top + plot_h
+    pixels = np.full((height, width, 3), 255, dtype=np.uint8)
+
+    def y_of(v: float) -> int:
+        return base - round(plot_h * min(max(v, 0.0), 100.0) / 100)
+
+    for x in range(left, left + plot_w, 8):  # the 50% line, dashed
+        pixels[y_of(50), x : x + 4] = DROPPED_COLOUR
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        x0, x1 = left + round(i * plot_w / n), left + round((i + 1) * plot_w / n)
+        pad = (x1 - x0) // 5
+        if value is not None and not math.isnan(value):
+            colour = KEPT_COLOUR if label == highlight else DROPPED_COLOUR
+            pixels[y_of(value) : base, x0 + pad : x1 - pad] = colour
+            error = errors[i] if errors is not None else None
+            if error is not None and not math.isnan(error):
+                mid, lo, hi = (x0 + x1) // 2, y_of(value - error), y_of(value + error)
+                pixels[hi : lo + 1, mid - 1 : mid + 1] = _AXIS_COLOUR
+                pixels[hi, mid - 6 : mid + 6] = _AXIS_COLOUR
+                pixels[lo, mid - 6 : mid + 6] = _AXIS_COLOUR
+        text = label.upper()[: max(1, (x1 - x0) // 8)]
+        _draw_text(pixels, text, max(0, (x0 + x1) // 2 - len(text) * 4), base + 8)
+    pixels[top : base + 1, left - 1] = _AXIS_COLOUR
+    pixels[base, left - 1 : left + plot_w] = _AXIS_COLOUR
+    for tick in (0, 25, 50, 75, 100):
+        y = y_of(tick)
+        pixels[y, left - 5 : left - 1] = _AXIS_COLOUR
+        _draw_text(pixels, str(tick), max(0, left - 10 - 8 * len(str(tick))), max(0, y - 4))
+    _draw_text(pixels, "WIN RATE %", left + plot_w // 2 - 40, base + 26)
+    return encode_png(pixels)
