@@ -319,6 +319,7 @@ def card_context(
     text_columns: Sequence[str] | None = None,
     gates: str | Sequence[str] | None = "all",
     columns: Mapping[str, str | None] | None = None,
+    payoff: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The variables the card template is rendered with (see `build_dataset_card` for the arguments)."""
     check_scored(scored, top_percent)
@@ -394,8 +395,18 @@ def card_context(
         "worst": _examples(scored, order[::-1][:k_best], range(total, total - k_best, -1), mapping),
         "diversity": _diversity_rows(report, selected_config) if report else None,
         "license": markdown_code(license) if license else None,
+        "payoff": _payoff_text(payoff if payoff is not None else summary.get("payoff")),
         "card_version": __version__,
     }
+
+
+def _payoff_text(report: Mapping[str, Any] | None) -> str | None:
+    """The "Does it pay off?" section: the table of a payoff report (`hf_nuggets.train.payoff`), or `None`."""
+    if not report:
+        return None
+    from ..evaluation.payoff_report import payoff_markdown
+
+    return payoff_markdown(report).strip()
 
 
 def _arrow_nbytes(dataset: Any, indices: Sequence[int] | None = None) -> int:
@@ -484,6 +495,7 @@ def build_dataset_card(
     template_path: str | os.PathLike | None = None,
     gates: str | Sequence[str] | None = "all",
     columns: Mapping[str, str | None] | None = None,
+    payoff: Mapping[str, Any] | None = None,
 ):
     """Build the dataset card of golden-scored data (and of its top `top_percent`%), offline.
 
@@ -528,6 +540,9 @@ def build_dataset_card(
             `{"instruction": "prompt", "output": "response"}`, or `{"messages": "conversation"}`); default: the
             summary's `columns`, else the usual names. The best and worst examples show the mapped texts (the
             user turn and the answer of chat rows).
+        payoff (`dict`, *optional*): A payoff report (`payoff.json` of `run_payoff`, `hf-nuggets payoff`), shown
+            under "Does it pay off?"; default: the summary's `payoff` (which `load_prospect_output` finds beside a
+            scored folder), else no such section.
 
     Returns:
         `huggingface_hub.DatasetCard`: The card; `card.save("README.md")` writes it.
@@ -564,6 +579,7 @@ def build_dataset_card(
         text_columns=text_columns,
         gates=gates,
         columns=columns,
+        payoff=payoff,
     )
     metadata = card_metadata(
         scored,

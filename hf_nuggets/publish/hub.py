@@ -560,9 +560,13 @@ def load_prospect_output(folder: str | os.PathLike) -> tuple[Any, dict[str, Any]
         folder (`str`): The folder.
 
     Returns:
-        `tuple[datasets.Dataset, dict]`: The scored rows and the summary (empty if `summary.json` is missing).
+        `tuple[datasets.Dataset, dict]`: The scored rows and the summary (empty if `summary.json` is missing). When
+        a payoff report belongs to the folder (see `hf_nuggets.evaluation.payoff_report.find_payoff_report`), the
+        summary holds it under `payoff`, and the dataset card shows it.
     """
     from datasets import Dataset
+
+    from ..evaluation.payoff_report import find_payoff_report
 
     folder = Path(folder)
     data = folder / f"{SCORED_STEM}.parquet"
@@ -576,4 +580,7 @@ def load_prospect_output(folder: str | os.PathLike) -> tuple[Any, dict[str, Any]
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
     else:
         logger.warning("No %s in %s: the card will say how the data was made only in part.", RUN_SUMMARY_FILE, folder)
+    payoff = find_payoff_report(folder)
+    if payoff is not None:
+        summary["payoff"] = payoff
     return Dataset.from_parquet(str(data)), summary
