@@ -14,6 +14,7 @@ commands:
   card DIR [--out OUT]                                                write the dataset card of a scored folder
   push DIR REPO_ID [--top 5] [--private]                              publish a scored folder to the Hub
   eval --model M --baseline FILE [--judge local|openai] [--out DIR]   AlpacaEval win rate against a baseline
+  payoff DATA --eval EVAL_SET [--model BASE] [--top 5] [--judge local]  fine-tune on the nuggets vs random rows, judge
 
 Run `hf-nuggets <command> --help` for the options of a command."""
 
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .evaluate import eval_main
 
         return eval_main(rest)
+    if command == "payoff":
+        from .payoff import payoff_main
+
+        return payoff_main(rest)
     if command in ("card", "push"):
         from .publish import card_main, push_main
 
