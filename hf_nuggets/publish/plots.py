@@ -199,5 +199,5 @@ def winrate_png(
         y = y_of(tick)
         pixels[y, left - 5 : left - 1] = _AXIS_COLOUR
         _draw_text(pixels, str(tick), max(0, left - 10 - 8 * len(str(tick))), max(0, y - 4))
-    _draw_text(pixels, "WIN RATE %", left + plot_w // 2 - 40, base + 26)
+    _draw_text(pixels, "WIN RATE % VS BASELINE", left + plot_w // 2 - 88, base + 26)
     return encode_png(pixels)

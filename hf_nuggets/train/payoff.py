@@ -116,7 +116,13 @@ class PayoffConfig:
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
     max_length: int = field(default=512, metadata={"help": "Longest training sequence, in tokens."})
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
-    warmup_steps: float = field(default=0.03, metadata={"help": "Warm-up steps, or a ratio of the steps below 1."})
+    warmup_steps: float = field(
+        default=0.0,
+        metadata={
+            "help": "Warm-up steps, or a ratio of the steps below 1 (rounded up: with few steps, 0.03 makes the "
+            "first step's learning rate 0)."
+        },
+    )
     weight_decay: float = field(default=0.0, metadata={"help": "Weight decay."})
     seed: int = field(default=42, metadata={"help": "Seed of training and of the random arm's rows."})
     bf16: bool = field(default=False, metadata={"help": "Train in bfloat16 mixed precision (GPU)."})
