@@ -364,10 +364,12 @@ def test_missing_scores_are_an_error(files, tiny_model_dir, tmp_path):
         run_payoff(config, judge=ScriptedJudge(use_cache=False))
 
 
-def test_config_refuses_unknown_arms_and_max_steps(files, tiny_model_dir, tmp_path):
-    """Unknown arm names, and a `max_steps` that would break equal steps per row, are errors."""
+def test_config_refuses_unknown_arms_gates_and_max_steps(files, tiny_model_dir, tmp_path):
+    """Unknown arm or gate names, and a `max_steps` that would break equal steps per row, are errors."""
     with pytest.raises(ValueError, match=r"`arms` must name some of"):
         make_config(files, tiny_model_dir, tmp_path, arms="top,best")
+    with pytest.raises(ValueError, match=r"Unknown gate\(s\) \['nope'\]"):
+        make_config(files, tiny_model_dir, tmp_path, gates="empty,nope")
     config = make_config(files, tiny_model_dir, tmp_path / "report")
     with pytest.raises(ValueError, match=r"may not set \['max_steps'\]"):
         run_payoff(config, judge=ScriptedJudge(use_cache=False), training_overrides={"max_steps": 3})

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..gates import check_gates
 from ..selection import check_percent, gated_rows, top_indices
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class PayoffConfig:
     def __post_init__(self):
         self.top_percent = check_percent(self.top_percent, "top_percent")
         self.arm_names()  # validates
+        check_gates(None if self.gates == "none" else self.gates)
         if self.judge not in JUDGES:
             raise ValueError(f"`judge` must be one of {JUDGES}, got {self.judge!r}.")
         if self.template not in PAYOFF_TEMPLATES:
