@@ -250,6 +250,43 @@ def test_an_interrupted_run_resumes_arm_by_arm(files, tiny_model_dir, tmp_path):
     assert report["arms"][0]["optimizer_steps"] == report["arms"][1]["optimizer_steps"] == N_KEPT // BATCH
 
 
+class StopAtStep(TrainerCallback):
+    """Interrupts training at the end of the given optimizer step (before that step is saved)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+class FirstStep(TrainerCallback):
+    """Records the optimizer step each arm's training starts from."""
+
+    def __init__(self):
+        self.start: dict[str, int] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start[Path(args.output_dir).parent.name] = state.global_step
+
+
+def test_an_arm_interrupted_mid_training_resumes_from_its_checkpoint(files, tiny_model_dir, tmp_path):
+    """With checkpoints saved every step, an arm stopped in step 2 resumes at step 1 and ends at the same step."""
+    out = tmp_path / "report"
+    config = make_config(files, tiny_model_dir, out, arms="top")
+    overrides = {"save_strategy": "steps", "save_steps": 1}
+    with pytest.raises(KeyboardInterrupt):
+        run_payoff(
+            config, judge=ScriptedJudge(use_cache=False), callbacks=[StopAtStep(2)], training_overrides=overrides
+        )
+    assert (out / ARMS_DIR / "top" / "trainer" / "checkpoint-1").is_dir()
+    first = FirstStep()
+    report = run_payoff(config, judge=ScriptedJudge(use_cache=False), callbacks=[first], training_overrides=overrides)
+    assert first.start == {"top": 1}
+    assert report["arms"][0]["optimizer_steps"] == N_KEPT // BATCH
+
+
 def test_changed_settings_train_the_arm_again(files, tiny_model_dir, tmp_path):
     """A rerun with another learning rate does not reuse the arms trained with the old one."""
     out = tmp_path / "report"
