@@ -172,6 +172,35 @@ def test_gates_none_selects_by_golden_score_alone(files, tiny_model_dir, tmp_pat
     assert selected["instruction"] == expected["instruction"]
 
 
+def test_min_distance_flag_keeps_one_row_per_question(files, tiny_model_dir, tmp_path, capsys):
+    """`--min_distance` (real MiniLM) keeps one row per distinct question; summary and printout count the skips."""
+    data, task_file, rows = files  # every candidate three times
+    out = tmp_path / "out"
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+    assert main([*args, "--top", "50", "--min_distance", "0.05", "--device", "cpu", "--batch_size", "6"]) == 0
+    scored = load_dataset("parquet", data_files=str(out / "scored.parquet"), split="train")
+    selected = load_dataset("json", data_files=str(out / "selected.jsonl"), split="train")
+    ungated = [i for i, flags in enumerate(scored["nuggets_flags"]) if not flags]
+    questions = {(scored["instruction"][i].strip(), scored["input"][i].strip()) for i in ungated}
+    kept = [(row["instruction"].strip(), row["input"].strip()) for row in selected]
+    assert len(kept) == len(set(kept)) and set(kept) == questions and len(questions) < 9
+    record = json.loads((out / "summary.json").read_text())["selection"]
+    assert record["min_distance"] == 0.05 and record["rows_selected"] == len(kept)
+    assert record["rows_redundant"] == len(ungated) - len(kept)  # fewer questions than 9: the walk saw every row
+    assert record["neighbours"]["method"] == "lsh" and "all-MiniLM-L6-v2" in record["neighbours"]["embeddings"]
+    assert f"{record['rows_redundant']} rows skipped as redundant" in capsys.readouterr().out
+
+
+def test_min_distance_needs_top_and_a_valid_distance():
+    """`--min_distance` without `--top`, out of (0, 2), or with `--streaming` is refused when the settings are made."""
+    with pytest.raises(ValueError, match="`min_distance` needs `top`"):
+        ScoreConfig(min_distance=0.1)
+    with pytest.raises(ValueError, match="cosine distance in \\(0, 2\\)"):
+        ScoreConfig(top=5, min_distance=2.0)
+    with pytest.raises(ValueError, match="neither `streaming` nor `early_stop`"):
+        ScoreConfig(top=5, min_distance=0.1, streaming=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # --tasks auto: the tasks are drawn from the data being scored
 

@@ -95,6 +95,7 @@ def prospect_with_config(
         "task_set": "auto" if auto else None,
         "auto_options": auto_options,
         "top_percent": config.top,
+        "min_distance": config.min_distance,
         "limit": config.limit,
         "source": source,
         "progress": progress,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..algorithms.redundancy import check_min_distance
 from ..data.formatting import TEMPLATES
 from ..gates import GateSettings, check_gates
 from ..scoring.engine import TruncationLimits
@@ -42,6 +43,15 @@ class ScoreConfig:
     revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file name inside --model."})
     top: float | None = field(default=None, metadata={"help": "Also write the top N percent as selected.*."})
+    min_distance: float | None = field(
+        default=None,
+        metadata={
+            "help": "Make the --top selection diverse: walking down the ranking, skip a row whose instruction and "
+            "input lie closer than this cosine distance to a row already kept (DEITA's rule; embeddings by the "
+            "embedded all-MiniLM-L6-v2, neighbours by SimHash LSH), until the top holds N percent of the rows. "
+            "Paraphrases lie below 0.15 (see the README). Default: off."
+        },
+    )
     gates: str = field(
         default="all",
         metadata={
@@ -201,6 +211,15 @@ class ScoreConfig:
             raise ValueError("`max_seconds` is for unsharded runs; a sharded run can be stopped and resumed instead.")
         if self.top is not None:
             check_percent(self.top, "top")
+        if self.min_distance is not None:
+            check_min_distance(self.min_distance)
+            if self.top is None:
+                raise ValueError("`min_distance` needs `top`: it makes the top selection diverse.")
+            if self.streaming or self.early_stop:
+                raise ValueError(
+                    "`min_distance` needs every scored row in memory and the plain top-n% threshold is not its "
+                    "threshold: it works with neither `streaming` nor `early_stop`."
+                )
         for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens", "task_sample_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
