@@ -17,6 +17,7 @@ from datasets import Dataset, load_dataset
 from huggingface_hub import DatasetCard
 
 import hf_nuggets
+from hf_nuggets.algorithms.redundancy import walk_lsh_params
 from hf_nuggets.cli.publish import card_main
 from hf_nuggets.publish import card as cards
 from hf_nuggets.publish.card import build_dataset_card, card_template_path, markdown_cell, size_category
@@ -590,7 +591,8 @@ def test_diverse_card_reports_the_rows_skipped_as_redundant(scored):
     card = build(with_paraphrase(scored), min_distance=0.1, diversity=False)
     assert "On the way down the ranking, 1 row\nwas skipped as redundant: it lay within" in card.text
     assert "within cosine distance 0.1 of a better kept row is skipped" in card.text
-    assert "SimHash LSH, 11 bits x 15 tables" in card.text and "nuggets\\_embedding" in card.text
+    bits, tables, _ = walk_lsh_params(0.1, 2)  # the walk keeps at most 2 rows
+    assert f"SimHash LSH, {bits} bits x {tables} tables" in card.text and "nuggets\\_embedding" in card.text
     top = next(c for c in card.data.dataset_info if c["config_name"] == "top20")
     assert top["splits"][0]["num_examples"] == 2
     assert "| 1 | 0 | 1.000 |" in card.text  # the best row is kept

@@ -116,20 +116,24 @@ def test_only_the_visited_rows_are_read():
     assert asked == list(range(len(asked))) and len(asked) == 100 + 64  # one block of 100, then one of 64
 
 
-def test_default_lsh_parameters_follow_the_stated_rule():
-    """At the threshold the S-curve reaches the recall, and one more bit per table would need more than 16 tables."""
+@pytest.mark.parametrize("n", [18, 2600, 100_000])
+def test_default_lsh_parameters_follow_the_stated_rule(n):
+    """k = ceil(log2 n) bits unless that needs over 32 tables (then the most bits that do not); the fewest tables that
+    reach recall 0.95 at the threshold."""
     for d in (0.02, 0.05, 0.1, 0.2, 0.5):
-        k, l, _ = walk_lsh_params(d)  # noqa: E741
+        k, l, _ = walk_lsh_params(d, n)  # noqa: E741
         p = simhash_collision_probability(1 - d)
-        assert s_curve(p, k, l) >= 0.95 and l <= 16
-        assert math.ceil(math.log1p(-0.95) / math.log1p(-(p ** (k + 1)))) > 16
+        assert s_curve(p, k, l) >= 0.95 and l <= 32 and k <= math.ceil(math.log2(n))
+        assert l == 1 or s_curve(p, k, l - 1) < 0.95
+        if k < math.ceil(math.log2(n)):
+            assert math.ceil(math.log1p(-0.95) / math.log1p(-(p ** (k + 1)))) > 32
 
 
 def test_measured_recall_at_the_threshold_matches_the_formula():
     """Pairs exactly at the threshold share a bucket in at least one table as often as the S-curve says."""
     rng = np.random.default_rng(5)
     d = 0.1
-    k, l, _ = walk_lsh_params(d)  # noqa: E741
+    k, l, _ = walk_lsh_params(d, 2600)  # noqa: E741
     x = unit(rng.standard_normal((2000, 48)))
     y = np.stack([at_cosine(v, 1 - d, rng) for v in x])
     index = SimHashLSH(48, n_bits_per_table=k, n_tables=l, seed=9)

@@ -11,8 +11,8 @@ Guarantees:
   exact, float32): the LSH walk never skips a row the exact walk would keep *given the same kept set*. It misses a
   kept neighbour at angle `theta` with probability at most `(1 - (1 - theta/pi)**k)**l`, `k` bits per table and `l`
   tables; `walk_lsh_params` picks `(k, l)` so that a neighbour right at the threshold is found with probability at
-  least `recall` (closer ones with more). A missed neighbour keeps a row the exact walk skips, and later decisions
-  then see a different kept set.
+  least `recall` (closer ones with more), with about one unrelated candidate per table. A missed neighbour keeps a
+  row the exact walk skips, and later decisions then see a different kept set.
 - `method="exact"` is the exact DEITA walk; it is the oracle of the LSH walk and costs `O(kept x visited x dim)`.
 - Vectors are read lazily, in blocks along the ranking, so a walk over the top rows embeds only the rows it visits.
 - Deterministic for a given `seed`. Memory: the kept vectors and `l` dictionaries of their bucket codes.
@@ -27,15 +27,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._validation import check_int, check_prob
-from .lsh import LSHParams, SimHashLSH, lsh_params_for_recall, s_curve, simhash_collision_probability
+from .lsh import LSHParams, SimHashLSH, s_curve, simhash_collision_probability
 
 __all__ = ["WalkResult", "check_min_distance", "redundancy_walk", "walk_lsh_params", "walk_recall"]
 
 #: Target probability of finding a kept row right at the threshold, and the table budget, of the default LSH.
 DEFAULT_RECALL = 0.95
-DEFAULT_MAX_TABLES = 16
+DEFAULT_MAX_TABLES = 32
 #: Rows read (and embedded) at least per block of the walk.
 MIN_BLOCK = 64
+#: Rows the exact walk compares with the kept set in one matrix product (then one by one within the chunk).
+EXACT_CHUNK = 256
 
 
 class WalkResult(NamedTuple):
@@ -76,19 +78,25 @@ def check_min_distance(min_distance: Any) -> float:
 
 
 def walk_lsh_params(
-    min_distance: float, *, recall: float = DEFAULT_RECALL, max_tables: int = DEFAULT_MAX_TABLES
+    min_distance: float, n: int, *, recall: float = DEFAULT_RECALL, max_tables: int = DEFAULT_MAX_TABLES
 ) -> LSHParams:
-    """The LSH of a walk: the most selective `(k, l)` that finds a kept row at the threshold with `recall`.
+    """The LSH of a walk that keeps up to `n` rows: few far candidates, and a kept row at the threshold found with
+    probability `recall`.
 
-    The rule: at the threshold angle `theta = arccos(1 - min_distance)` one SimHash bit collides with probability
-    `p = 1 - theta/pi`; among the `(k, l)` with `l <= max_tables` whose S-curve `1 - (1 - p**k)**l` reaches `recall`,
-    take the largest `k` (fewest far rows as candidates), see `lsh_params_for_recall`. Rows closer than the
-    threshold are found with higher probability. `k` is capped at 64 bits.
+    The rule (Indyk & Motwani's `k`, then the tables for the recall): with `k = ceil(log2 n)` bits per table, a kept
+    row orthogonal to the query (one bit collides with probability 1/2) shares its bucket in one table with
+    probability `1/n`, so each table brings about one unrelated candidate; then `l` is the fewest tables whose S-curve
+    `1 - (1 - p**k)**l` reaches `recall` at the threshold, where one bit collides with probability
+    `p = 1 - arccos(1 - min_distance)/pi` (Charikar 2002). If that needs more than `max_tables` tables, `k` goes down
+    one bit at a time until it does not (more candidates, same recall). Rows closer than the threshold are found with
+    higher probability.
 
     Args:
         min_distance (`float`): Cosine-distance threshold, in (0, 2).
+        n (`int`): The most rows the walk keeps (the index's size at the end).
         recall (`float`, *optional*, defaults to `0.95`): Probability of finding a kept row at the threshold.
-        max_tables (`int`, *optional*, defaults to `16`): Most tables allowed.
+        max_tables (`int`, *optional*, defaults to `32`): Most tables allowed (memory: `l` bucket entries per kept
+            row).
 
     Returns:
         `LSHParams`: `(k, l, rho)`, `rho` nan.
@@ -96,17 +104,26 @@ def walk_lsh_params(
     Example:
 
     ```python
-    >>> k, l, _ = walk_lsh_params(0.1)
+    >>> k, l, _ = walk_lsh_params(0.1, 2600)
     >>> k, l, round(walk_recall(0.1, k, l), 3)
-    (11, 15, 0.951)
+    (12, 18, 0.952)
     ```
     """
     min_distance = check_min_distance(min_distance)
+    n = check_int("n", n)
+    recall = check_prob("recall", recall)
+    max_tables = check_int("max_tables", max_tables)
     p = simhash_collision_probability(max(-1.0, 1.0 - min_distance))
-    if p <= 0:  # min_distance near 2: only exact opposites are far enough; one bit per table finds the rest
-        return LSHParams(1, 1, float("nan"))
-    params = lsh_params_for_recall(p, recall=check_prob("recall", recall), max_tables=max_tables, max_k=64)
-    return params
+    if p <= 0:  # min_distance near 2: one bit per table, as many tables as the recall needs
+        return LSHParams(1, max_tables, float("nan"))
+    tables = 0
+    for k in range(min(64, max(1, math.ceil(math.log2(max(n, 2))))), 0, -1):
+        if p**k >= 1:
+            return LSHParams(k, 1, float("nan"))
+        tables = max(1, math.ceil(math.log1p(-recall) / math.log1p(-(p**k))))
+        if tables <= max_tables:
+            return LSHParams(k, tables, float("nan"))
+    return LSHParams(1, tables, float("nan"))
 
 
 def walk_recall(distance: float, k: int, l: int) -> float:  # noqa: E741
@@ -244,7 +261,7 @@ def redundancy_walk(
         raise ValueError(f"`method` must be 'lsh' or 'exact', got {method!r}.")
     params = None
     if method == "lsh":
-        params = walk_lsh_params(min_distance, recall=recall)
+        params = walk_lsh_params(min_distance, min(n_keep, order.size), recall=recall)
         k = params.k if n_bits_per_table is None else check_int("n_bits_per_table", n_bits_per_table, 1, 64)
         params = LSHParams(k, params.l if n_tables is None else check_int("n_tables", n_tables), float("nan"))
     threshold = np.float32(1.0 - min_distance)  # skip when the similarity exceeds it
@@ -257,7 +274,9 @@ def redundancy_walk(
             store = _KeptSet(X.shape[1], min(n_keep, order.size), params, seed)
         before = len(kept)
         if params is None:
-            _exact_block(store, rows, X, threshold, n_keep, kept, skipped, nearest)
+            for c0 in range(0, rows.size, EXACT_CHUNK):
+                chunk = slice(c0, c0 + EXACT_CHUNK)
+                _exact_block(store, rows[chunk], X[chunk], threshold, n_keep, kept, skipped, nearest)
         else:
             _lsh_block(store, rows, X, threshold, n_keep, kept, skipped, nearest)
         if progress is not None:
@@ -274,7 +293,8 @@ def redundancy_walk(
 
 def _lsh_block(store: _KeptSet, rows, X, threshold, n_keep, kept, skipped, nearest) -> None:
     """One block of the LSH walk: hash the block at once, then decide row by row against the kept set."""
-    codes = store.hasher.hash(X).T.tolist()  # (rows, tables) Python ints: dictionary keys
+    # (rows, tables) Python ints as dictionary keys; int64 (same bits) converts much faster than uint64
+    codes = np.ascontiguousarray(store.hasher.hash(X).T).view(np.int64).tolist()
     for i, row in enumerate(rows.tolist()):
         if len(kept) == n_keep:
             return
@@ -288,8 +308,8 @@ def _lsh_block(store: _KeptSet, rows, X, threshold, n_keep, kept, skipped, neare
 
 
 def _exact_block(store: _KeptSet, rows, X, threshold, n_keep, kept, skipped, nearest) -> None:
-    """One block of the exact walk: similarities to the rows kept before the block in one product, then row by row
-    against those and the rows kept within the block."""
+    """One chunk of the exact walk: similarities to the rows kept before the chunk in one product, then row by row
+    against those and the rows kept within the chunk."""
     start = store.size
     if start:
         S = X @ store.vectors[:start].T
