@@ -179,31 +179,39 @@ class _KeptSet:
             self.tables: list[dict[int, list[int]]] = [{} for _ in range(params.l)]
         self.n_distance_computations = 0
 
-    def add(self, x: np.ndarray, codes: Sequence[int] | None) -> None:
+    def add(self, x: np.ndarray) -> None:
+        """Keep `x` (exact walk: no index)."""
         self.vectors[self.size] = x
-        if codes is not None:
-            for table, code in zip(self.tables, codes, strict=True):
-                bucket = table.get(code)
-                if bucket is None:
-                    table[code] = [self.size]
-                else:
-                    bucket.append(self.size)
         self.size += 1
 
-    def nearest_lsh(self, x: np.ndarray, codes: Sequence[int]) -> tuple[int, float]:
-        """The most similar kept row among the LSH candidates: `(position, similarity)`, `(-1, -inf)` if none."""
-        found: set[int] = set()
-        for table, code in zip(self.tables, codes, strict=True):
-            bucket = table.get(code)
-            if bucket is not None:
-                found.update(bucket)
-        if not found:
-            return -1, -math.inf
-        cand = np.fromiter(found, dtype=np.int64, count=len(found))
-        sims = self.vectors[cand] @ x
-        self.n_distance_computations += cand.size
-        j = int(np.argmax(sims))
-        return int(cand[j]), float(sims[j])
+    def visit_lsh(self, x: np.ndarray, codes: Sequence[int], threshold: float) -> tuple[int, float]:
+        """Look `x` up among its LSH candidates; keep it (and index it) unless one is more similar than `threshold`.
+
+        Returns:
+            `tuple[int, float]`: The position of the most similar candidate and its similarity (`-1, -inf` without
+            candidates); `x` was kept when the similarity is at most `threshold`.
+        """
+        buckets = [table.get(code) for table, code in zip(self.tables, codes, strict=True)]
+        found = [bucket for bucket in buckets if bucket is not None]
+        j, sim = -1, -math.inf
+        if found:
+            unique = set(found[0]).union(*found[1:]) if len(found) > 1 else found[0]
+            cand = np.fromiter(unique, dtype=np.int64, count=len(unique))
+            sims = self.vectors[cand] @ x
+            self.n_distance_computations += cand.size
+            best = int(np.argmax(sims))
+            j, sim = int(cand[best]), float(sims[best])
+            if sim > threshold:
+                return j, sim
+        position = self.size
+        self.vectors[position] = x
+        for table, code, bucket in zip(self.tables, codes, buckets, strict=True):
+            if bucket is None:
+                table[code] = [position]
+            else:
+                bucket.append(position)
+        self.size += 1
+        return j, sim
 
 
 def redundancy_walk(
@@ -298,12 +306,11 @@ def _lsh_block(store: _KeptSet, rows, X, threshold, n_keep, kept, skipped, neare
     for i, row in enumerate(rows.tolist()):
         if len(kept) == n_keep:
             return
-        j, sim = store.nearest_lsh(X[i], codes[i]) if store.size else (-1, -math.inf)
+        j, sim = store.visit_lsh(X[i], codes[i], threshold)
         if sim > threshold:
             skipped.append(row)
             nearest.append(kept[j])
         else:
-            store.add(X[i], codes[i])
             kept.append(row)
 
 
@@ -330,5 +337,5 @@ def _exact_block(store: _KeptSet, rows, X, threshold, n_keep, kept, skipped, nea
             skipped.append(row)
             nearest.append(kept[j])
         else:
-            store.add(X[i], None)
+            store.add(X[i])
             kept.append(row)
