@@ -49,7 +49,7 @@ class ScoreConfig:
             "help": "Make the --top selection diverse: walking down the ranking, skip a row whose instruction and "
             "input lie closer than this cosine distance to a row already kept (DEITA's rule; embeddings by the "
             "embedded all-MiniLM-L6-v2, neighbours by SimHash LSH), until the top holds N percent of the rows. "
-            "Paraphrases lie below 0.15 (see the README). Default: off."
+            "Suggested: 0.2 (the README says how it was chosen). Default: off."
         },
     )
     gates: str = field(
