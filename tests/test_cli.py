@@ -490,6 +490,7 @@ def test_candidates_per_forward_flag_scores_as_one_at_a_time(files, tiny_model_d
     assert runs[3]["golden_score"] == runs[1]["golden_score"]
     assert runs[3]["nuggets_gain"] == pytest.approx(runs[1]["nuggets_gain"], abs=1e-5)
 
+
 def test_candidates_per_forward_must_be_positive(files, capsys):
     with pytest.raises(SystemExit):
         main(["score", str(files[0]), "--candidates_per_forward", "0"])
