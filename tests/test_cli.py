@@ -502,3 +502,25 @@ def test_rerun_without_top_removes_the_old_selection(tiny_prospector, candidates
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["scored.jsonl", "scored.parquet", "summary.json"], left
     assert "selection" not in summary and "selection" not in json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_candidates_per_forward_flag_scores_as_one_at_a_time(files, tiny_model_dir, tmp_path):
+    """`--candidates_per_forward` stacks candidates in a forward pass: in float32 the scores equal those of one
+    candidate at a time, and the summary records the setting."""
+    data, task_file, rows = files
+    runs = {}
+    for k in (1, 3):
+        out = tmp_path / f"out{k}"
+        args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+        args += ["--device", "cpu", "--dtype", "float32", "--batch_size", "6", "--quiet"]
+        assert main([*args, "--candidates_per_forward", str(k), "--return_scores"]) == 0
+        runs[k] = load_dataset("parquet", data_files=str(out / "scored.parquet"), split="train")
+        assert json.loads((out / "summary.json").read_text())["candidates_per_forward"] == k
+    assert runs[3]["golden_score"] == runs[1]["golden_score"]
+    assert runs[3]["nuggets_gain"] == pytest.approx(runs[1]["nuggets_gain"], abs=1e-5)
+
+
+def test_candidates_per_forward_must_be_positive(files, capsys):
+    with pytest.raises(SystemExit):
+        main(["score", str(files[0]), "--candidates_per_forward", "0"])
+    assert "`candidates_per_forward` must be a positive integer, got 0" in capsys.readouterr().err

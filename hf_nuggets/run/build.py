@@ -56,6 +56,7 @@ def build_scorer(config: ScoreConfig, *, prospector: Prospector | None = None, t
         limits=config.limits(),
         return_scores=config.return_scores,
         max_batch_tokens=config.max_batch_tokens,
+        candidates_per_forward=config.candidates_per_forward,
         gate_settings=config.gate_settings(),
     )
 

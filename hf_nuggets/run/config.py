@@ -91,6 +91,13 @@ class ScoreConfig:
     max_answer_tokens: int = field(default=256, metadata={"help": "Token limit of a task answer."})
     batch_size: int = field(default=16, metadata={"help": "Rows per scoring call."})
     max_batch_tokens: int = field(default=4096, metadata={"help": "Padded tokens per forward pass."})
+    candidates_per_forward: int = field(
+        default=1,
+        metadata={
+            "help": "Candidates stacked in one forward pass (within --max_batch_tokens). More helps on GPUs; on a "
+            "2-core CPU it measured slower, so the default is 1 (see the README's Speed section)."
+        },
+    )
     device: str | None = field(default=None, metadata={"help": "cuda, mps or cpu (default: the best available)."})
     dtype: str = field(
         default="auto",
@@ -220,7 +227,14 @@ class ScoreConfig:
                     "`min_distance` needs every scored row in memory and the plain top-n% threshold is not its "
                     "threshold: it works with neither `streaming` nor `early_stop`."
                 )
-        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens", "task_sample_size"):
+        for name in (
+            "num_tasks",
+            "limit",
+            "batch_size",
+            "max_batch_tokens",
+            "candidates_per_forward",
+            "task_sample_size",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value}.")

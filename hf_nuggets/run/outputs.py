@@ -170,6 +170,7 @@ def run_summary(
         "device": str(prospector.device),
         "dtype": str(next(prospector.model.parameters()).dtype).replace("torch.", ""),
         "dtype_reason": (prospector.source or {}).get("dtype_reason", "given"),
+        "candidates_per_forward": getattr(scorer, "candidates_per_forward", 1),
         "template": scorer.template,
         "columns": scorer.columns,  # how the rows were read: the card shows their texts through it
         "limits": {
