@@ -56,6 +56,7 @@ def build_scorer(config: ScoreConfig, *, prospector: Prospector | None = None, t
         limits=config.limits(),
         return_scores=config.return_scores,
         max_batch_tokens=config.max_batch_tokens,
+        candidates_per_forward=config.candidates_per_forward,
         gate_settings=config.gate_settings(),
     )
 
@@ -95,6 +96,7 @@ def prospect_with_config(
         "task_set": "auto" if auto else None,
         "auto_options": auto_options,
         "top_percent": config.top,
+        "min_distance": config.min_distance,
         "limit": config.limit,
         "source": source,
         "progress": progress,
