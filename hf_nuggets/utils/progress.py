@@ -1,0 +1,53 @@
+"""The progress bars of the libraries underneath (datasets, transformers, huggingface_hub), turned off for a while."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def library_progress_bars(enabled: bool) -> Iterator[None]:
+    """Show or hide the progress bars of `datasets` ("Generating train split", "Creating parquet from Arrow format"),
+    `transformers` ("Loading weights") and `huggingface_hub` (downloads) inside the block; each library's setting is
+    restored afterwards. hf-nuggets' own bars (scoring, refining) are plain `tqdm` bars and stay.
+
+    Args:
+        enabled (`bool`): `True` leaves the bars as they are; `False` hides them inside the block.
+
+    Example:
+
+    ```python
+    >>> import datasets
+    >>> with library_progress_bars(False):
+    ...     datasets.utils.logging.is_progress_bar_enabled()
+    False
+    >>> datasets.utils.logging.is_progress_bar_enabled()
+    True
+    ```
+    """
+    if enabled:
+        yield
+        return
+    import datasets.utils.logging as datasets_logging
+    import huggingface_hub.utils as hub_utils
+    import transformers.utils.logging as transformers_logging
+
+    before = (
+        datasets_logging.is_progress_bar_enabled(),
+        transformers_logging.is_progress_bar_enabled(),
+        not hub_utils.are_progress_bars_disabled(),
+    )
+    datasets_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    hub_utils.disable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets_on, transformers_on, hub_on = before
+        if datasets_on:
+            datasets_logging.enable_progress_bar()
+        if transformers_on:
+            transformers_logging.enable_progress_bar()
+        if hub_on:
+            hub_utils.enable_progress_bars()
