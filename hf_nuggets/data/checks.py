@@ -198,7 +198,12 @@ messages); its columns are prompt, response. Map them with `--columns instructio
     missing = next(key for key, name in wanted.items() if name not in names)
     suggestion = {key: name if name in names else _suggest(key, names) for key, name in wanted.items()}
     if all(suggestion.values()):
-        hint = f"Map them with {caller.columns(suggestion)}."
+        renamed = {key: name for key, name in suggestion.items() if name != key}  # the usual names need no mapping
+        hint = (
+            f"Map them with {caller.columns(renamed)}."
+            if renamed
+            else f"They have the usual names: leave out {caller.name('columns')}."
+        )
     else:
         placeholders = {key: name or "COLUMN" for key, name in suggestion.items()}
         hint = f"Name them with {caller.columns(placeholders)}" + (
