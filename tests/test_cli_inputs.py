@@ -131,6 +131,20 @@ def test_score_chat_rows_show_their_turns(tmp_path, tiny_model_dir, tasks, capsy
     assert summary["columns"] == {"messages": "messages"}
 
 
+def test_sharded_score_shows_the_rows_and_every_file(tmp_path, tiny_model_dir, tasks, capsys):
+    """A sharded run (`--shard_size`) prints the best and worst rows with their texts too, and every file."""
+    data = write_rows(tmp_path / "data.jsonl", PROMPTS)
+    task_file = write_rows(tmp_path / "tasks.jsonl", tasks)
+    out = tmp_path / "out"
+    args = ["score", str(data), "--columns", "instruction=prompt,output=response", "--tasks", str(task_file)]
+    args += ["--model", str(tiny_model_dir), "--device", "cpu", "--out", str(out), "--shard_size", "2", "--top", "50"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "Scored 4 rows in 2 shards" in printed
+    assert any(line.startswith("  row ") and "Add 2 and 3.  -> 2 + 3 = 5." in line for line in printed.splitlines())
+    assert str(out / "selected.jsonl") in printed.strip().splitlines()[-1]
+
+
 def test_library_progress_bars_only_with_verbose(tmp_path, capsys, no_model_load):
     """datasets' "Generating train split" bar is hidden unless `--verbose`, and its setting is restored after."""
     import datasets
@@ -167,7 +181,7 @@ def scored_folder(tmp_path, summary_columns=None):
     from datasets import Dataset
 
     folder = tmp_path / "run"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     rows = [{**r, "golden_score": i / 4, "nuggets_gain": 0.1 * i} for i, r in enumerate(PROMPTS * 2)]
     Dataset.from_list(rows).to_parquet(str(folder / "scored.parquet"))
     (folder / "summary.json").write_text(json.dumps({"model": "tiny", "num_tasks": 5, "columns": summary_columns}))
@@ -201,15 +215,9 @@ def test_card_takes_columns_and_leaves_no_partial_folder(tmp_path, capsys, monke
     assert "Describe a fox." in card
     assert main(args) == 1 and "pass `--overwrite`" in one_error_line(capsys, "card")
     assert main([*args, "--overwrite"]) == 0
-
-
-def test_card_reads_the_mapping_from_summary(tmp_path, capsys):
-    """`card` without `--columns` reads the mapping summary.json recorded."""
-    folder = scored_folder(tmp_path, {"instruction": "prompt", "input": None, "output": "response"})
-    assert main(["card", str(folder), "--top", "50"]) == 0, capsys.readouterr().err
-    assert "Describe a fox." in (folder / "hub" / "README.md").read_text()
-    top = load_dataset(str(folder / "hub"), "top50", split="train")
-    assert len(top) == 4
+    recorded = scored_folder(tmp_path / "recorded", {"instruction": "prompt", "input": None, "output": "response"})
+    assert main(["card", str(recorded), "--top", "50"]) == 0, "the mapping of summary.json was not used"
+    assert len(load_dataset(str(recorded / "hub"), "top50", split="train")) == 4
 
 
 def test_push_token_flag_and_network_failure_in_one_line(tmp_path, capsys, monkeypatch):

@@ -44,9 +44,11 @@ def report(config: ScoreConfig, scored, summary: dict) -> None:
         shards = summary["sharding"]
         print(
             f"Scored {summary['rows_scored']} rows in {shards['shards']} shards over {shards['processes']} "
-            f"process(es) ({shards['rows_scored_this_run']} rows this run). {wrote}"
+            f"process(es) ({shards['rows_scored_this_run']} rows this run)."
         )
-        return
+        if config.streaming:  # a stream is never held in memory whole: no best and worst lists
+            print(wrote)
+            return
     print(format_summary(summary, scored.to_dict(), gates=config.selection_gates()))
     if "flaw" in scored.column_names:
         print("\n" + flaw_report(scored, gates=config.selection_gates()))
