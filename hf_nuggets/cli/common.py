@@ -8,20 +8,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from ..utils.network import HubUnreachableError, is_network_error, unreachable_message
-from ..utils.progress import library_progress_bars
+from ..utils.progress import library_progress_bars, library_retry_warnings
 from ..utils.secrets import redact
 
 #: The errors a command reports in one line (anything else is a bug and keeps its traceback).
 COMMAND_ERRORS = (ValueError, KeyError, TypeError, OSError, ImportError, RuntimeError)
 
-VERBOSE_HELP = "Also show the progress bars of datasets, transformers and huggingface_hub (hidden by default)."
+VERBOSE_HELP = (
+    "Also show the progress bars of datasets, transformers and huggingface_hub, and the Hub client's retry warnings "
+    "(hidden by default)."
+)
 TOKEN_HELP = "Hugging Face token for private Hub data, models and pushes (default: HF_TOKEN, then `hf auth login`)."
 
 
 def error_line(command: str, err: BaseException, token: str | None = None) -> str:
     """The one line a failed command prints: `hf-nuggets <command>: error: <message>`, the token never in it."""
     if is_network_error(err) and not isinstance(err, HubUnreachableError):
-        message = unreachable_message(err, "reach the Hub")
+        message = unreachable_message(err, f"finish `hf-nuggets {command}`")
     elif isinstance(err, KeyError) and err.args:
         message = str(err.args[0])
     else:
@@ -48,8 +51,8 @@ def token_in_environment(token: str | None) -> Iterator[None]:
 
 
 def run_command(command: str, action: Callable[[], int | None], *, verbose: bool, token: str | None = None) -> int:
-    """Run a command's `action` with the library progress bars hidden (unless `verbose`) and `token` in the
-    environment; a known error becomes one line on stderr and exit code 1.
+    """Run a command's `action` with the library progress bars and retry warnings hidden (unless `verbose`) and
+    `token` in the environment; a known error becomes one line on stderr and exit code 1.
 
     Args:
         command (`str`): The command's name, for the message.
@@ -60,7 +63,7 @@ def run_command(command: str, action: Callable[[], int | None], *, verbose: bool
     Returns:
         `int`: The exit code.
     """
-    with library_progress_bars(verbose), token_in_environment(token):
+    with library_progress_bars(verbose), library_retry_warnings(verbose), token_in_environment(token):
         try:
             return action() or 0
         except Exception as err:

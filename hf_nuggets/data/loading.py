@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..utils.network import HubUnreachableError, is_network_error, unreachable_message
 from .checks import FILE_BUILDERS, InputError, check_data_file
 
 
@@ -93,7 +94,11 @@ def load_data(path_or_id: str | os.PathLike, *, split: str = "train", streaming:
         return load_dataset(str(path), split=split, streaming=streaming, **kwargs)
     try:
         return load_dataset(str(path_or_id), split=split, streaming=streaming, **kwargs)
-    except FileNotFoundError as err:
+    except Exception as err:
+        if is_network_error(err):
+            raise HubUnreachableError(unreachable_message(err, f"load the Hub dataset {path_or_id}")) from err
+        if not isinstance(err, FileNotFoundError):
+            raise
         raise FileNotFoundError(
             f"Data {str(path_or_id)!r} is neither a local file or folder nor a reachable Hub dataset ({err})."
         ) from err

@@ -1,7 +1,9 @@
-"""The progress bars of the libraries underneath (datasets, transformers, huggingface_hub), turned off for a while."""
+"""The progress bars and retry warnings of the libraries underneath (datasets, transformers, huggingface_hub), turned
+off for a while."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -51,3 +53,32 @@ def library_progress_bars(enabled: bool) -> Iterator[None]:
             transformers_logging.enable_progress_bar()
         if hub_on:
             hub_utils.enable_progress_bars()
+
+
+@contextmanager
+def library_retry_warnings(enabled: bool) -> Iterator[None]:
+    """Show or hide `huggingface_hub`'s warnings inside the block, such as the "Retrying in 1s [Retry 1/5]" lines it
+    logs while a Hub it cannot reach is retried (the error that follows says what failed, in one line). Its logger's
+    level is restored afterwards.
+
+    Args:
+        enabled (`bool`): `True` leaves the warnings as they are; `False` keeps only errors inside the block.
+
+    Example:
+
+    ```python
+    >>> with library_retry_warnings(False):
+    ...     logging.getLogger("huggingface_hub").isEnabledFor(logging.WARNING)
+    False
+    ```
+    """
+    if enabled:
+        yield
+        return
+    hub_logger = logging.getLogger("huggingface_hub")
+    before = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logger.setLevel(before)
