@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import VERBOSE_HELP, run_command
+from .common import TOKEN_HELP, VERBOSE_HELP, run_command
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class EvalConfig:
     )
     quiet: bool = field(default=False, metadata={"help": "No progress bars and no printout."})
     verbose: bool = field(default=False, metadata={"help": VERBOSE_HELP})
+    token: str | None = field(default=None, metadata={"help": TOKEN_HELP})
 
     def __post_init__(self):
         if self.judge not in ("local", "openai"):
@@ -208,4 +209,4 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
                 f"Wrote {config.out}/model_outputs.json, {config.out}/annotations.json and {config.out}/metrics.json"
             )
 
-    return run_command("eval", action, verbose=config.verbose)
+    return run_command("eval", action, verbose=config.verbose, token=config.token)
