@@ -203,6 +203,39 @@ def describe_tasks(record: Mapping[str, Any] | None) -> str:
     )
 
 
+def redundancy_line(selection: Mapping[str, Any] | None) -> str:
+    """One line for people on the rows a diverse top skipped as redundant (`""` for a plain top).
+
+    Reads the `selection` record of `summary.json` (see `hf_nuggets.run.outputs.selection_record`).
+
+    Example:
+
+    ```python
+    >>> lsh = {"method": "lsh", "n_bits_per_table": 11, "n_tables": 15, "recall_at_threshold": 0.951}
+    >>> record = {"top_percent": 5, "rows_selected": 15, "min_distance": 0.1, "rows_redundant": 4, "neighbours": lsh}
+    >>> print(redundancy_line(record))
+    Diverse top 5%: 15 rows kept, 4 rows skipped as redundant (cosine distance below 0.1 to a better kept row;
+    neighbours by SimHash LSH, 11 bits x 15 tables, recall 0.951 at the threshold).
+    ```
+    """
+    if not selection or selection.get("min_distance") is None:
+        return ""
+    neighbours = selection.get("neighbours") or {}
+    if neighbours.get("method") == "lsh":
+        how = (
+            f"neighbours by SimHash LSH, {neighbours['n_bits_per_table']} bits x {neighbours['n_tables']} tables, "
+            f"recall {neighbours['recall_at_threshold']:.3g} at the threshold"
+        )
+    else:
+        how = "neighbours by exact search"
+    skipped = selection.get("rows_redundant", 0)
+    return (
+        f"Diverse top {selection['top_percent']:g}%: {selection['rows_selected']} rows kept, {skipped} "
+        f"row{'' if skipped == 1 else 's'} skipped as redundant (cosine distance below {selection['min_distance']:g} "
+        f"to a better kept row; {how})."
+    )
+
+
 def format_summary(
     summary: dict[str, Any],
     rows: dict[str, list],
@@ -228,6 +261,8 @@ def format_summary(
     quant = summary.get("quantiles", {})
     if quant:
         lines.append("Golden score: mean {mean:.3f}, median {q50:.3f}, 10% {q10:.3f}, 90% {q90:.3f}".format(**quant))
+        if redundancy := redundancy_line(summary.get("selection")):
+            lines.append(redundancy)
         gated = _gated(rows, gates)
         scores = np.asarray(rows["golden_score"], dtype=np.float64)
         if gated is not None:

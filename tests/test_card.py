@@ -17,6 +17,7 @@ from datasets import Dataset, load_dataset
 from huggingface_hub import DatasetCard
 
 import hf_nuggets
+from hf_nuggets.algorithms.redundancy import walk_lsh_params
 from hf_nuggets.cli.publish import card_main
 from hf_nuggets.publish import card as cards
 from hf_nuggets.publish.card import build_dataset_card, card_template_path, markdown_cell, size_category
@@ -576,6 +577,43 @@ def test_card_cli_writes_a_loadable_repo_folder(scored, tmp_path, capsys):
     top = load_dataset(str(run / "hub"), "top20", split="train")
     assert top["golden_score"] == [1.0, 0.875]
     assert "Wrote" in capsys.readouterr().out
+
+
+def with_paraphrase(scored):
+    """The rows with embeddings: row 7 (second best) restates row 0 (the best); every other row is apart."""
+    X = np.eye(len(scored))
+    X[7] = X[0] + 0.01
+    return scored.add_column("nuggets_embedding", X.tolist())
+
+
+def test_diverse_card_reports_the_rows_skipped_as_redundant(scored):
+    """With `min_distance`, the card skips the paraphrase, says how many rows were skipped, and its YAML agrees."""
+    card = build(with_paraphrase(scored), min_distance=0.1, diversity=False)
+    assert "On the way down the ranking, 1 row\nwas skipped as redundant: it lay within" in card.text
+    assert "within cosine distance 0.1 of a better kept row is skipped" in card.text
+    bits, tables, _ = walk_lsh_params(0.1, 2)  # the walk keeps at most 2 rows
+    assert f"SimHash LSH, {bits} bits x {tables} tables" in card.text and "nuggets\\_embedding" in card.text
+    top = next(c for c in card.data.dataset_info if c["config_name"] == "top20")
+    assert top["splits"][0]["num_examples"] == 2
+    assert "| 1 | 0 | 1.000 |" in card.text  # the best row is kept
+    plain = build(with_paraphrase(scored), diversity=False)
+    assert "redundant" not in plain.text
+
+
+def test_card_cli_publishes_the_runs_diverse_top(scored, tmp_path):
+    """`hf-nuggets card` publishes the diverse top of a run made with `--min_distance`, and records the skips."""
+    run = tmp_path / "run"
+    run.mkdir()
+    with_paraphrase(scored).to_parquet(str(run / "scored.parquet"))
+    selection = {"top_percent": 20, "min_distance": 0.1, "rows_redundant": 1}
+    (run / "summary.json").write_text(json.dumps({**SUMMARY, "selection": selection}))
+    assert card_main([str(run), "--no_diversity"]) == 0
+    top = load_dataset(str(run / "hub"), "top20", split="train")
+    assert top["instruction"] == ["Add 2 and 3.", "Tie with a larger gain."]  # not the haiku, row 0's paraphrase
+    public = json.loads((run / "hub" / "hf_nuggets_summary.json").read_text())["selection"]
+    assert public["rows_redundant"] == 1 and public["min_distance"] == 0.1
+    assert card_main([str(run), "--no_diversity", "--overwrite", "--min_distance", "0.0001"]) == 0
+    assert load_dataset(str(run / "hub"), "top20", split="train")["instruction"][1] == "Write a haiku about gold."
 
 
 def test_card_cli_refuses_to_overwrite_without_the_flag(scored, tmp_path, capsys):

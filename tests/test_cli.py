@@ -174,6 +174,35 @@ def test_gates_none_selects_by_golden_score_alone(files, tiny_model_dir, tmp_pat
     assert selected["instruction"] == expected["instruction"]
 
 
+def test_min_distance_flag_keeps_one_row_per_question(files, tiny_model_dir, tmp_path, capsys):
+    """`--min_distance` (real MiniLM) keeps one row per distinct question; summary and printout count the skips."""
+    data, task_file, rows = files  # every candidate three times
+    out = tmp_path / "out"
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+    assert main([*args, "--top", "50", "--min_distance", "0.05", "--device", "cpu", "--batch_size", "6"]) == 0
+    scored = load_dataset("parquet", data_files=str(out / "scored.parquet"), split="train")
+    selected = load_dataset("json", data_files=str(out / "selected.jsonl"), split="train")
+    ungated = [i for i, flags in enumerate(scored["nuggets_flags"]) if not flags]
+    questions = {(scored["instruction"][i].strip(), scored["input"][i].strip()) for i in ungated}
+    kept = [(row["instruction"].strip(), row["input"].strip()) for row in selected]
+    assert len(kept) == len(set(kept)) and set(kept) == questions and len(questions) < 9
+    record = json.loads((out / "summary.json").read_text())["selection"]
+    assert record["min_distance"] == 0.05 and record["rows_selected"] == len(kept)
+    assert record["rows_redundant"] == len(ungated) - len(kept)  # fewer questions than 9: the walk saw every row
+    assert record["neighbours"]["method"] == "lsh" and "all-MiniLM-L6-v2" in record["neighbours"]["embeddings"]
+    assert f"{record['rows_redundant']} rows skipped as redundant" in capsys.readouterr().out
+
+
+def test_min_distance_needs_top_and_a_valid_distance():
+    """`--min_distance` without `--top`, out of (0, 2), or with `--streaming` is refused when the settings are made."""
+    with pytest.raises(ValueError, match="`min_distance` needs `top`"):
+        ScoreConfig(min_distance=0.1)
+    with pytest.raises(ValueError, match="cosine distance in \\(0, 2\\)"):
+        ScoreConfig(top=5, min_distance=2.0)
+    with pytest.raises(ValueError, match="neither `streaming` nor `early_stop`"):
+        ScoreConfig(top=5, min_distance=0.1, streaming=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # --tasks auto: the tasks are drawn from the data being scored
 
@@ -475,3 +504,25 @@ def test_rerun_without_top_removes_the_old_selection(tiny_prospector, candidates
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == ["scored.jsonl", "scored.parquet", "summary.json"], left
     assert "selection" not in summary and "selection" not in json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_candidates_per_forward_flag_scores_as_one_at_a_time(files, tiny_model_dir, tmp_path):
+    """`--candidates_per_forward` stacks candidates in a forward pass: in float32 the scores equal those of one
+    candidate at a time, and the summary records the setting."""
+    data, task_file, rows = files
+    runs = {}
+    for k in (1, 3):
+        out = tmp_path / f"out{k}"
+        args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--out", str(out)]
+        args += ["--device", "cpu", "--dtype", "float32", "--batch_size", "6", "--quiet"]
+        assert main([*args, "--candidates_per_forward", str(k), "--return_scores"]) == 0
+        runs[k] = load_dataset("parquet", data_files=str(out / "scored.parquet"), split="train")
+        assert json.loads((out / "summary.json").read_text())["candidates_per_forward"] == k
+    assert runs[3]["golden_score"] == runs[1]["golden_score"]
+    assert runs[3]["nuggets_gain"] == pytest.approx(runs[1]["nuggets_gain"], abs=1e-5)
+
+
+def test_candidates_per_forward_must_be_positive(files, capsys):
+    with pytest.raises(SystemExit):
+        main(["score", str(files[0]), "--candidates_per_forward", "0"])
+    assert "`candidates_per_forward` must be a positive integer, got 0" in capsys.readouterr().err

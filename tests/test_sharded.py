@@ -505,3 +505,24 @@ def test_device_and_ranks_of_a_process_on_machine_1(monkeypatch):
     assert default_device(ScoreConfig()) == "cuda:0"
     monkeypatch.delenv("LOCAL_RANK")  # a launcher that sets no LOCAL_RANK: the global rank picks the GPU
     assert dist_info() == (2, 4, 2) and default_device(ScoreConfig()) == "cuda:0"
+
+
+def test_sharded_diverse_top_equals_unsharded(tiny_prospector, tasks, tmp_path):
+    """`min_distance` gives the same diverse top sharded or not (embeddings from a column that scoring keeps); a
+    stream and early stopping are refused."""
+    rows = make_rows(12)
+    rows = [{**row, "nuggets_embedding": np.eye(6)[i % 6].tolist()} for i, row in enumerate(rows * 2)]
+    data = Dataset.from_list(rows)  # rows i and i + 6 (and i + 12, ...) share an embedding
+    scorer = GoldenScorer(tiny_prospector, tasks, gate_settings=GateSettings(-1e9, -1e9))
+    _, plain = prospect(data, scorer, tmp_path / "plain", top_percent=50, min_distance=0.1, progress=False)
+    _, sharded = prospect_sharded(
+        data, scorer, tmp_path / "sharded", top_percent=50, min_distance=0.1, shard_size=8, progress=False
+    )
+    for record in (plain["selection"], sharded["selection"]):
+        assert record["rows_selected"] == 6 and record["rows_redundant"] == 24 - 6
+    expected = load_dataset("json", data_files=str(tmp_path / "plain" / "selected.jsonl"), split="train")
+    got = load_dataset("json", data_files=str(tmp_path / "sharded" / "selected.jsonl"), split="train")
+    assert got["instruction"] == expected["instruction"]
+    assert sorted(np.argmax(got["nuggets_embedding"], axis=1).tolist()) == list(range(6))
+    with pytest.raises(ValueError, match="`min_distance` needs a map-style dataset"):
+        prospect_sharded(data.to_iterable_dataset(), scorer, tmp_path / "s", top_percent=50, min_distance=0.1)

@@ -1,1 +1,2 @@
-"""Classic algorithms that hf-nuggets implements itself: affinity propagation, LSH, k-center, sketches."""
+"""Classic algorithms that hf-nuggets implements itself: affinity propagation, LSH, k-center, sketches, and the
+redundancy walk of a diverse top."""

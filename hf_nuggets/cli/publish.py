@@ -27,6 +27,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="Also publish the top N percent (default: the run's --top, else 5).",
     )
     parser.add_argument("--no_selection", action="store_true", help="Publish the scored rows only.")
+    parser.add_argument(
+        "--min_distance",
+        type=float,
+        default=None,
+        help="Make the top diverse: skip rows within this cosine distance of a better kept row (default: the run's "
+        "--min_distance, else off; see `hf-nuggets score --help`).",
+    )
     parser.add_argument("--license", default=None, help="License id of the source data, e.g. cc-by-nc-4.0.")
     parser.add_argument("--language", default=None, nargs="*", help="Language code(s) of the data, e.g. en.")
     parser.add_argument("--pretty_name", default=None, help="Title of the card.")
@@ -61,9 +68,13 @@ def _top(args: argparse.Namespace, summary: dict[str, Any]) -> float | None:
     return None if args.no_selection else run_top_percent(summary, args.top)
 
 
-def _card_kwargs(args: argparse.Namespace, columns: dict[str, str | None] | None) -> dict[str, Any]:
+def _card_kwargs(
+    args: argparse.Namespace, summary: dict[str, Any], columns: dict[str, str | None] | None
+) -> dict[str, Any]:
+    run_distance = (summary.get("selection") or {}).get("min_distance")
     return {
         "columns": columns,
+        "min_distance": args.min_distance if args.min_distance is not None else run_distance,
         "license": args.license,
         "language": args.language or None,
         "pretty_name": args.pretty_name,
@@ -114,7 +125,7 @@ def push_main(argv: Sequence[str] | None = None) -> int:
             summary=summary,
             revision=args.revision,
             commit_message=args.commit_message,
-            **_card_kwargs(args, columns),
+            **_card_kwargs(args, summary, columns),
         )
         print(f"Pushed to {commit.repo_url} ({commit.commit_url}).")
 
@@ -154,7 +165,7 @@ def card_main(argv: Sequence[str] | None = None) -> int:
             summary=summary,
             overwrite=args.overwrite,
             repo_id=args.repo_id,
-            **_card_kwargs(args, columns),
+            **_card_kwargs(args, summary, columns),
         )
         rows = ", ".join(f"{name} ({n} rows)" for name, n in result["configs"].items())
         print(f"Wrote {out / 'README.md'} and the repo files ({rows}) to {out}.")

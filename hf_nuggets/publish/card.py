@@ -22,7 +22,7 @@ import numpy as np
 from .._version import __version__
 from ..data.formatting import resolve_columns
 from ..gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, flag_counts, flag_line
-from ..selection import GAIN_COLUMN, SCORE_COLUMN, check_percent, dataset_gated, rank_order, top_indices
+from ..selection import GAIN_COLUMN, SCORE_COLUMN, Selection, check_percent, dataset_gated, rank_order, top_indices
 from ..summary import describe_tasks, example_texts, histogram, score_quantiles
 from .diversity import diversity_report
 
@@ -303,6 +303,28 @@ def _diversity_rows(report: Mapping[str, Any], selected_config: str | None) -> d
     }
 
 
+def _redundancy(selection: Selection | None) -> dict[str, Any] | None:
+    """What the card says about a diverse top: its threshold, the rows skipped as redundant, how neighbours were found
+    (`None` for a plain top)."""
+    if selection is None or selection.min_distance is None:
+        return None
+    neighbours = selection.neighbours or {}
+    if neighbours.get("method") == "lsh":
+        how = (
+            f"near rows found by SimHash LSH, {neighbours['n_bits_per_table']} bits x {neighbours['n_tables']} "
+            f"tables, which finds a kept row at the threshold with probability "
+            f"{neighbours['recall_at_threshold']:.3g} and closer rows more often"
+        )
+    else:
+        how = "near rows found by exact search"
+    return {
+        "min_distance": f"{selection.min_distance:g}",
+        "rows": selection.redundant,
+        "embeddings": markdown_cell(neighbours.get("embeddings", NOT_RECORDED)),
+        "how": how,
+    }
+
+
 def card_context(
     scored: Any,
     *,
@@ -319,6 +341,7 @@ def card_context(
     text_columns: Sequence[str] | None = None,
     gates: str | Sequence[str] | None = "all",
     columns: Mapping[str, str | None] | None = None,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
     """The variables the card template is rendered with (see `build_dataset_card` for the arguments)."""
     check_scored(scored, top_percent)
@@ -334,13 +357,20 @@ def card_context(
     gated = dataset_gated(scored, gates)
     ungated = np.flatnonzero(~gated) if gated is not None else np.arange(total)
     order = rank_order(scores, gains, gated)
-    chosen = top_indices(scores, gains, gated, percent=top_percent) if top_percent is not None else order
+    if top_percent is None:
+        chosen = order
+    elif selection is not None:
+        chosen = selection.indices
+    else:
+        chosen = top_indices(scores, gains, gated, percent=top_percent)
     kept = len(chosen)
     selected_config = selection_config_name(top_percent) if top_percent is not None else None
     configs = [{"name": SCORED_CONFIG, "variable": "scored", "rows": total, "default": selected_config is None}]
     configs[0]["description"] = "every row with its golden score, in the source order"
     if selected_config:
         description = f"the top {top_percent:g}% by golden score, best first"
+        if redundancy := _redundancy(selection):
+            description += f", no two rows within cosine distance {redundancy['min_distance']}"
         configs.append(
             {"name": selected_config, "variable": "nuggets", "rows": kept, "default": True, "description": description}
         )
@@ -378,6 +408,7 @@ def card_context(
         "kept_share": f"{kept / total:.1%}",
         "threshold": f"{scores[chosen[-1]]:.3f}" if kept else "none",
         "flagged": flagged,
+        "redundancy": _redundancy(selection) if selected_config else None,
         "scored_config": SCORED_CONFIG,
         "selected_config": selected_config,
         "histogram_image": histogram_image,
@@ -414,6 +445,7 @@ def card_metadata(
     pretty_name: str | None = None,
     download_sizes: Mapping[str, int] | None = None,
     gates: str | Sequence[str] | None = "all",
+    selection: Selection | None = None,
 ) -> Any:
     """The card's YAML: license, task categories, size category, tags, source datasets, `dataset_info`, `configs`.
 
@@ -433,7 +465,9 @@ def card_metadata(
         scores = np.asarray(scored[SCORE_COLUMN], dtype=np.float64)
         gains = np.asarray(scored[GAIN_COLUMN], dtype=np.float64) if GAIN_COLUMN in scored.column_names else None
         gated = dataset_gated(scored, gates)
-        parts[selection_config_name(top_percent)] = top_indices(scores, gains, gated, percent=top_percent)
+        parts[selection_config_name(top_percent)] = (
+            selection.indices if selection is not None else top_indices(scores, gains, gated, percent=top_percent)
+        )
     infos, configs = DatasetInfosDict(), []
     for name, indices in parts.items():
         nbytes = _arrow_nbytes(scored, indices)
@@ -484,6 +518,9 @@ def build_dataset_card(
     template_path: str | os.PathLike | None = None,
     gates: str | Sequence[str] | None = "all",
     columns: Mapping[str, str | None] | None = None,
+    min_distance: float | None = None,
+    embedder: Any = None,
+    selection: Selection | None = None,
 ):
     """Build the dataset card of golden-scored data (and of its top `top_percent`%), offline.
 
@@ -528,6 +565,12 @@ def build_dataset_card(
             `{"instruction": "prompt", "output": "response"}`, or `{"messages": "conversation"}`); default: the
             summary's `columns`, else the usual names. The best and worst examples show the mapped texts (the
             user turn and the answer of chat rows).
+        min_distance (`float`, *optional*): Describe a diverse top (see `select_top`): rows within this cosine
+            distance of a better kept row are skipped, and the card says how many.
+        embedder (*optional*): The embedder of the diverse top (see `select_top`); the embedded all-MiniLM-L6-v2
+            when omitted.
+        selection (`Selection`, *optional*): The top already chosen by `top_selection` with these `top_percent`,
+            `gates` and `min_distance` (the Hub export passes the one it publishes), instead of choosing it again.
 
     Returns:
         `huggingface_hub.DatasetCard`: The card; `card.save("README.md")` writes it.
@@ -549,6 +592,14 @@ def build_dataset_card(
     path = Path(template_path) if template_path is not None else card_template_path()
     if not path.is_file():
         raise FileNotFoundError(f"Card template `template_path`={str(path)!r} does not exist.")
+    if selection is None and top_percent is not None and min_distance is not None:
+        from ..selection import top_selection
+
+        check_scored(scored, top_percent)
+        mapping = columns if columns is not None else (summary or {}).get("columns")
+        selection = top_selection(
+            scored, top_percent, gates=gates, min_distance=min_distance, embedder=embedder, columns=mapping
+        )
     context = card_context(
         scored,
         summary=summary,
@@ -564,6 +615,7 @@ def build_dataset_card(
         text_columns=text_columns,
         gates=gates,
         columns=columns,
+        selection=selection,
     )
     metadata = card_metadata(
         scored,
@@ -575,6 +627,7 @@ def build_dataset_card(
         pretty_name=pretty_name,
         download_sizes=download_sizes,
         gates=gates,
+        selection=selection,
     )
     template = path.read_text(encoding="utf-8")
     try:  # a misspelled variable renders as nothing in Jinja: render strictly once to catch it

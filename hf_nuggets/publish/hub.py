@@ -24,7 +24,7 @@ from .._version import __version__
 from ..data.checks import PYTHON, Caller
 from ..run.outputs import SCORED_STEM
 from ..run.outputs import SUMMARY_FILE as RUN_SUMMARY_FILE
-from ..selection import GAIN_COLUMN, SCORE_COLUMN, dataset_gated, select_top
+from ..selection import SCORE_COLUMN, Selection, dataset_gated, top_selection
 from ..utils.network import HubUnreachableError, is_network_error, unreachable_message
 from ..utils.secrets import redact
 from .card import (
@@ -182,7 +182,9 @@ def _without_local_paths(value: Any, folders: Sequence[str], hidden: Sequence[st
     return value
 
 
-def _public_summary(summary: Mapping[str, Any], top_percent: float | None, rows: int, kept: int) -> dict[str, Any]:
+def _public_summary(
+    summary: Mapping[str, Any], top_percent: float | None, rows: int, kept: int, chosen: Selection | None = None
+) -> dict[str, Any]:
     """The run summary without local paths (at any depth), with the selection of this export."""
     folders = _run_folders(summary)
     home = os.path.expanduser("~")
@@ -201,6 +203,11 @@ def _public_summary(summary: Mapping[str, Any], top_percent: float | None, rows:
         selection.update(
             {"top_percent": top_percent, "rows_selected": kept, "config": selection_config_name(top_percent)}
         )
+        if chosen is not None:
+            selection.update({"min_distance": chosen.min_distance, "rows_redundant": chosen.redundant})
+            selection.pop("neighbours", None)
+            if chosen.neighbours is not None:
+                selection["neighbours"] = chosen.neighbours
     out["selection"] = selection or None
     out["rows_published"] = rows
     return _without_local_paths(out, folders, sorted(hidden, key=len, reverse=True))
@@ -231,7 +238,7 @@ def export_repo_folder(
         max_shard_size (`int` or `str`, *optional*, defaults to `"500MB"`): Largest parquet shard (in memory size).
         overwrite (`bool`, *optional*, defaults to `False`): Replace a folder written by an earlier export.
         card_kwargs: Passed to `build_dataset_card` (`repo_id`, `license`, `pretty_name`, `diversity`, `gates`,
-            ...); `gates` also chooses the published selection.
+            `min_distance`, ...); `gates`, `min_distance` and `embedder` also choose the published selection.
 
     Returns:
         `dict`: `folder`, `files` (paths relative to the folder), `configs` (name to rows), `card` (the
@@ -296,10 +303,19 @@ def _write_repo_files(
     files, sizes, configs = [], {}, {SCORED_CONFIG: len(scored)}
     paths, sizes[SCORED_CONFIG] = _write_shards(scored, out, SCORED_CONFIG, shard_bytes)
     files += paths
-    kept_scores = None
+    kept_scores = chosen = None
     if top_percent is not None:
         name = selection_config_name(top_percent)
-        selected = select_top(scored, top_percent, gain_column=GAIN_COLUMN, gates=card_kwargs.get("gates", "all"))
+        chosen = top_selection(
+            scored,
+            top_percent,
+            gates=card_kwargs.get("gates", "all"),
+            min_distance=card_kwargs.get("min_distance"),
+            embedder=card_kwargs.get("embedder"),
+            columns=card_kwargs.get("columns") if card_kwargs.get("columns") is not None else summary.get("columns"),
+        )
+        card_kwargs["selection"] = chosen
+        selected = scored.select(chosen.indices.tolist())
         configs[name] = len(selected)
         paths, sizes[name] = _write_shards(selected.flatten_indices(), out, name, shard_bytes)
         files += paths
@@ -310,7 +326,7 @@ def _write_repo_files(
     write_histogram_png(out / HISTOGRAM_FILE, scores, kept_scores)  # flagged rows are counted apart, in the card
     files.append(HISTOGRAM_FILE)
     kept = configs[selection_config_name(top_percent)] if top_percent is not None else 0
-    public = _public_summary(summary, top_percent, len(scored), kept)
+    public = _public_summary(summary, top_percent, len(scored), kept, chosen)
     (out / SUMMARY_FILE).write_text(json.dumps(public, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     files.append(SUMMARY_FILE)
     card = build_dataset_card(

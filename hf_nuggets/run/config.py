@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..algorithms.redundancy import check_min_distance
 from ..data.checks import parse_columns
 from ..data.formatting import TEMPLATES
 from ..gates import GateSettings, check_gates
@@ -42,6 +43,15 @@ class ScoreConfig:
     revision: str | None = field(default=None, metadata={"help": "Hub revision of the model."})
     gguf_file: str | None = field(default=None, metadata={"help": "GGUF file name inside --model."})
     top: float | None = field(default=None, metadata={"help": "Also write the top N percent as selected.*."})
+    min_distance: float | None = field(
+        default=None,
+        metadata={
+            "help": "Make the --top selection diverse: walking down the ranking, skip a row whose instruction and "
+            "input lie closer than this cosine distance to a row already kept (DEITA's rule; embeddings by the "
+            "embedded all-MiniLM-L6-v2, neighbours by SimHash LSH), until the top holds N percent of the rows. "
+            "Suggested: 0.2 (the README says how it was chosen). Default: off."
+        },
+    )
     gates: str = field(
         default="all",
         metadata={
@@ -81,6 +91,13 @@ class ScoreConfig:
     max_answer_tokens: int = field(default=256, metadata={"help": "Token limit of a task answer."})
     batch_size: int = field(default=16, metadata={"help": "Rows per scoring call."})
     max_batch_tokens: int = field(default=4096, metadata={"help": "Padded tokens per forward pass."})
+    candidates_per_forward: int = field(
+        default=1,
+        metadata={
+            "help": "Candidates stacked in one forward pass (within --max_batch_tokens). More helps on GPUs; on a "
+            "2-core CPU it measured slower, so the default is 1 (see the README's Speed section)."
+        },
+    )
     device: str | None = field(default=None, metadata={"help": "cuda, mps or cpu (default: the best available)."})
     dtype: str = field(
         default="auto",
@@ -201,7 +218,23 @@ class ScoreConfig:
             raise ValueError("`max_seconds` is for unsharded runs; a sharded run can be stopped and resumed instead.")
         if self.top is not None:
             check_percent(self.top, "top")
-        for name in ("num_tasks", "limit", "batch_size", "max_batch_tokens", "task_sample_size"):
+        if self.min_distance is not None:
+            check_min_distance(self.min_distance)
+            if self.top is None:
+                raise ValueError("`min_distance` needs `top`: it makes the top selection diverse.")
+            if self.streaming or self.early_stop:
+                raise ValueError(
+                    "`min_distance` needs every scored row in memory and the plain top-n% threshold is not its "
+                    "threshold: it works with neither `streaming` nor `early_stop`."
+                )
+        for name in (
+            "num_tasks",
+            "limit",
+            "batch_size",
+            "max_batch_tokens",
+            "candidates_per_forward",
+            "task_sample_size",
+        ):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"`{name}` must be a positive integer, got {value}.")

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._version import __version__
 from ..gates import GATE_NAMES, GateSettings, check_gates, gated_mask, split_flags
-from ..selection import SCORE_COLUMN, select_top
+from ..selection import SCORE_COLUMN, top_selection
 from ..utils.files import atomic_path, atomic_write_json
 
 if TYPE_CHECKING:
@@ -53,17 +53,36 @@ def remove_stale_outputs(out_dir: str | os.PathLike, *, selection: bool) -> None
 
 
 def selection_record(
-    scored: Any, top_percent: float, out: Path, *, gates: str | Sequence[str] | None = "all"
+    scored: Any,
+    top_percent: float,
+    out: Path,
+    *,
+    gates: str | Sequence[str] | None = "all",
+    min_distance: float | None = None,
+    columns: Mapping[str, str | None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
-    """Write the top `top_percent`% of `scored` as `selected.*` in `out` and describe it for `summary.json`."""
-    selected = select_top(scored, top_percent, gates=gates)
-    return {
+    """Write the top `top_percent`% of `scored` as `selected.*` in `out` and describe it for `summary.json`.
+
+    With `min_distance`, the top is diverse (see `select_top`) and the record says how many rows were skipped as
+    redundant (`rows_redundant`) and how their neighbours were found (`neighbours`).
+    """
+    chosen = top_selection(
+        scored, top_percent, gates=gates, min_distance=min_distance, columns=columns, progress=progress
+    )
+    selected = scored.select(chosen.indices.tolist())
+    record = {
         "top_percent": top_percent,
         "rows_selected": len(selected),
         "threshold": min(selected[SCORE_COLUMN]) if len(selected) else None,
         "gates": list(check_gates(gates) or ()),
-        "files": save_dataset_files(selected, out, SELECTED_STEM),
+        "min_distance": chosen.min_distance,
+        "rows_redundant": chosen.redundant,
     }
+    if chosen.neighbours is not None:
+        record["neighbours"] = chosen.neighbours
+    record["files"] = save_dataset_files(selected, out, SELECTED_STEM)
+    return record
 
 
 def gates_record(
@@ -154,6 +173,7 @@ def run_summary(
         "device": str(prospector.device),
         "dtype": str(next(prospector.model.parameters()).dtype).replace("torch.", ""),
         "dtype_reason": (prospector.source or {}).get("dtype_reason", "given"),
+        "candidates_per_forward": getattr(scorer, "candidates_per_forward", 1),
         "template": scorer.template,
         # How the rows were read: the card and `hf-nuggets card` show their texts through it.
         "columns": dict(columns) if columns is not None else scorer.columns,

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..algorithms.redundancy import check_min_distance
 from ..data.checks import check_columns
 from ..gates import FLAGS_COLUMN, check_gates
 from ..scoring.scorer import GoldenScorer
@@ -54,11 +55,13 @@ class RunInterrupted(KeyboardInterrupt):
 def check_run_arguments(
     *,
     top_percent: float | None = None,
+    min_distance: float | None = None,
     limit: int | None = None,
     gates: str | Sequence[str] | None = "all",
     **positive: Any,
 ) -> None:
-    """The argument checks every run shares: `top_percent`, `limit`, `gates`, and positive integers by name.
+    """The argument checks every run shares: `top_percent`, `min_distance`, `limit`, `gates`, and positive integers by
+    name.
 
     Example:
 
@@ -72,6 +75,10 @@ def check_run_arguments(
     """
     if top_percent is not None:
         check_percent(top_percent, "top_percent")
+    if min_distance is not None:
+        check_min_distance(min_distance)
+        if top_percent is None:
+            raise ValueError("`min_distance` needs `top_percent`: it makes the top selection diverse.")
     check_gates(gates)
     for name, value in (("limit", limit), *positive.items()):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -136,6 +143,7 @@ def prospect(
     task_set: Any = None,
     auto_options: Mapping[str, Any] | None = None,
     top_percent: float | None = None,
+    min_distance: float | None = None,
     limit: int | None = None,
     max_seconds: float | None = None,
     batch_size: int = 16,
@@ -162,6 +170,8 @@ def prospect(
             scorer's tasks; `None` (default) keeps them. See `prepare_task_set`.
         auto_options (`dict`, *optional*): Arguments of `auto_task_set` (`num_tasks`, `sample_size`, `seed`, ...).
         top_percent (`float`, *optional*): Also write the top `top_percent`% as `selected.parquet/.jsonl`.
+        min_distance (`float`, *optional*): Make that top diverse: skip rows closer than this cosine distance to a
+            better kept row (see `select_top`); the summary's `selection` counts them as `rows_redundant`.
         limit (`int`, *optional*): Score only the first `limit` rows.
         max_seconds (`float`, *optional*): Time budget for scoring (loading the model not included).
         batch_size (`int`, *optional*, defaults to `16`): Rows per scorer call.
@@ -182,7 +192,9 @@ def prospect(
         RuntimeError: A row failed (or a hook cancelled the run); the rows done are in `scored.partial.*`.
         RunInterrupted: Ctrl-C during scoring (a `KeyboardInterrupt`); the rows done are in `scored.partial.*`.
     """
-    check_run_arguments(top_percent=top_percent, limit=limit, gates=gates, batch_size=batch_size)
+    check_run_arguments(
+        top_percent=top_percent, min_distance=min_distance, limit=limit, gates=gates, batch_size=batch_size
+    )
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"`max_seconds` must be positive, got {max_seconds!r}.")
     if not hasattr(dataset, "__len__"):
@@ -259,7 +271,15 @@ def prospect(
         )
         summary["files"] = files
         if top_percent is not None:
-            summary["selection"] = selection_record(scored, top_percent, out, gates=gates)
+            summary["selection"] = selection_record(
+                scored,
+                top_percent,
+                out,
+                gates=gates,
+                min_distance=min_distance,
+                columns=scorer.columns,
+                progress=progress,
+            )
         remove_stale_outputs(out, selection=top_percent is not None)
         write_summary(out, summary)
         return scored, summary

@@ -92,6 +92,7 @@ def prospect_sharded(
     task_set: Any = None,
     auto_options: dict[str, Any] | None = None,
     top_percent: float | None = None,
+    min_distance: float | None = None,
     limit: int | None = None,
     shard_size: int = 64,
     resume: bool = True,
@@ -123,6 +124,8 @@ def prospect_sharded(
             checkpoint's fingerprint holds the tasks, so a process that built other tasks is refused, never mixed in.
         auto_options (`dict`, *optional*): Arguments of `auto_task_set` (`num_tasks`, `sample_size`, `seed`, ...).
         top_percent (`float`, *optional*): Also write the top `top_percent`% as `selected.*`.
+        min_distance (`float`, *optional*): Make that top diverse (see `select_top`; map-style datasets only, and not
+            with `early_stop`, whose threshold is the plain top's).
         limit (`int`, *optional*): Score only the first `limit` rows.
         shard_size (`int`, *optional*, defaults to `64`): Rows per shard (the unit of checkpointing and of memory).
         resume (`bool`, *optional*, defaults to `True`): Continue from an existing checkpoint of the same settings;
@@ -153,7 +156,9 @@ def prospect_sharded(
         TimeoutError: Another process made no progress for `timeout` seconds.
         SystemExit: SIGTERM arrived (status 143); the lock is freed and the finished shards are kept.
     """
-    check_run_arguments(top_percent=top_percent, limit=limit, gates=gates, shard_size=shard_size)
+    check_run_arguments(
+        top_percent=top_percent, min_distance=min_distance, limit=limit, gates=gates, shard_size=shard_size
+    )
     if timeout <= 0:
         raise ValueError(f"`timeout` must be positive, got {timeout!r}.")
     env_rank, env_world, _ = dist_info()
@@ -162,6 +167,11 @@ def prospect_sharded(
     streaming = not _is_map_style(dataset)
     if dedup_threshold is not None and streaming:
         raise ValueError("`dedup` needs a map-style dataset (it compares all rows); it is not available on a stream.")
+    if min_distance is not None and (streaming or early_stop is not None):
+        raise ValueError(
+            "`min_distance` needs a map-style dataset (it walks the whole ranking) and no `early_stop` (which stops "
+            "against the plain top's threshold)."
+        )
     if early_stop is not None:
         if top_percent is None:
             raise ValueError("`early_stop` needs `top_percent`: it stops against the top-n% threshold.")
@@ -280,7 +290,17 @@ def prospect_sharded(
             )
             files = save_dataset_files(scored, out, SCORED_STEM)
             quantiles = exact_quantiles(Counter(scored[SCORE_COLUMN]))
-            selection = None if top_percent is None else selection_record(scored, top_percent, out, gates=gates)
+            selection = None
+            if top_percent is not None:
+                selection = selection_record(
+                    scored,
+                    top_percent,
+                    out,
+                    gates=gates,
+                    min_distance=min_distance,
+                    columns=scorer.columns,
+                    progress=progress,
+                )
             flags = Counter(scored[FLAGS_COLUMN])
 
         summary = run_summary(
