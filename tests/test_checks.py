@@ -47,6 +47,8 @@ def test_good_files_pass_and_missing_files_stay_file_not_found(tmp_path):
     for name in ("a.jsonl", "a.json", "a.csv"):
         assert check_data_file(tmp_path / name) == tmp_path / name
         assert load_data(tmp_path / name)[0]["output"] == "Oui."
+    (tmp_path / "one.json").write_text(json.dumps(rows[0], indent=2), encoding="utf-8")  # one object, several lines
+    assert check_data_file(tmp_path / "one.json") == tmp_path / "one.json"
     with pytest.raises(FileNotFoundError, match="missing.jsonl does not exist"):
         load_data(tmp_path / "missing.jsonl")
 

@@ -265,6 +265,12 @@ def _check_json_lines(path: Path, text: str, complete: bool) -> None:
 def _check_json(path: Path, text: str, complete: bool) -> None:
     start = text.lstrip()
     if not start.startswith("["):
+        if complete and start.startswith("{") and "\n" in start.strip():
+            try:  # one JSON object over several lines (`datasets` reads it as one row, or a field of it)
+                if isinstance(json.loads(text), dict):
+                    return
+            except json.JSONDecodeError:
+                pass  # JSON lines: each line is checked below
         _check_json_lines(path, text, complete)
         return
     if not complete:
