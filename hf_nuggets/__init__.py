@@ -1,6 +1,7 @@
 """hf-nuggets: find the golden examples of an instruction dataset with a small prospector LM (SuperNUGGETS)."""
 
 from ._version import __version__
+from .data.checks import InputError, check_columns, check_data_file
 from .data.formatting import Example
 from .data.loading import load_data, load_default_task_set, load_sample_dataset
 from .evaluation.winrate import alpaca_eval_winrate, compute_winrate, winrate_metric_path
@@ -41,6 +42,7 @@ __all__ = [
     "GateSettings",
     "GoldenFilterCallback",
     "GoldenScorer",
+    "InputError",
     "PayoffConfig",
     "Prospector",
     "RunCallback",
@@ -50,6 +52,8 @@ __all__ = [
     "alpaca_eval_winrate",
     "auto_task_set",
     "build_dataset_card",
+    "check_columns",
+    "check_data_file",
     "compute_winrate",
     "export_repo_folder",
     "filter_for_training",

@@ -266,7 +266,8 @@ def format_summary(
         gated = _gated(rows, gates)
         scores = np.asarray(rows["golden_score"], dtype=np.float64)
         if gated is not None:
-            lines.append(flag_line(rows[FLAGS_COLUMN], gates) + " (never selected; listed first among the worst).")
+            note = " (never selected; listed first among the worst)." if gated.any() else ""
+            lines.append(flag_line(rows[FLAGS_COLUMN], gates) + note)
             scores = scores[~gated]
         title = "Golden-score histogram" + (" of the rows not flagged:" if gated is not None else ":")
         lines += ["", title, text_histogram(scores)]

@@ -623,7 +623,7 @@ def test_card_cli_refuses_to_overwrite_without_the_flag(scored, tmp_path, capsys
     scored.to_parquet(str(run / "scored.parquet"))
     assert card_main([str(run), "--no_diversity"]) == 0
     assert card_main([str(run), "--no_diversity"]) == 1
-    assert "is not empty: pass `overwrite=True`" in capsys.readouterr().err
+    assert "is not empty: pass `--overwrite` to replace the earlier export." in capsys.readouterr().err
     assert card_main([str(run), "--no_diversity", "--overwrite"]) == 0
 
 

@@ -117,7 +117,9 @@ def test_bad_arguments_exit_with_a_message(files, tiny_model_dir, tmp_path, caps
             "--quiet",
         ]
     )
-    assert code == 1 and "Column `question` (for `instruction`) not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and "Column `question` (given for `instruction` in `--columns`) is not in" in err
+    assert err.strip().endswith("They have the usual names: leave out `--columns`.")
     assert main(["frobnicate"]) == 2
 
 

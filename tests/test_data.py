@@ -42,7 +42,7 @@ def test_load_data_errors_name_the_path(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.jsonl"):
         load_data(tmp_path / "missing.jsonl")
     (tmp_path / "data.txt").write_text("x")
-    with pytest.raises(ValueError, match="Unsupported data file .* got '.txt'"):
+    with pytest.raises(ValueError, match="data.txt is not a data file hf-nuggets reads: .* got '.txt'"):
         load_data(tmp_path / "data.txt")
 
 

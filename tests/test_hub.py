@@ -703,3 +703,37 @@ def test_export_keeps_flagged_rows_out_of_the_top_and_counts_them(tmp_path):
     ungated = export_repo_folder(ds, tmp_path / "plain", top_percent=50, diversity=False, gates=None)
     assert load_dataset(str(tmp_path / "plain"), "top50", split="train")["instruction"] == ["q0", "q1", "q2", "q3"]
     assert "Flagged" not in ungated["card"].text
+
+
+def test_score_push_to_hub_publishes_the_run(hub, tiny_model_dir, tasks, tmp_path, capsys):
+    """`hf-nuggets score DATA --push_to_hub REPO --top 50` scores, writes the run, then pushes it in one commit: the
+    scored rows and the run's top 50% reach the Hub."""
+    from hf_nuggets.cli import main
+
+    data, task_file = tmp_path / "data.jsonl", tmp_path / "tasks.jsonl"
+    rows = [{"instruction": f"Say {w}.", "output": f"{w.title()}."} for w in ("yes", "no", "hello", "red")]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    task_file.write_text("\n".join(json.dumps(t) for t in tasks) + "\n")
+    args = ["score", str(data), "--tasks", str(task_file), "--model", str(tiny_model_dir), "--device", "cpu"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--top", "50", "--push_to_hub", REPO, "--quiet"]) == 0
+    assert f"Pushed to {hub.url}/datasets/{REPO}" in capsys.readouterr().out
+    assert len(hub.commits()) == 1
+    files = hub.files(REPO)
+    assert "scored/train-00000-of-00001.parquet" in files and "top50/train-00000-of-00001.parquet" in files
+    pushed = pq.read_table(io.BytesIO(files["scored/train-00000-of-00001.parquet"])).to_pylist()
+    scored = load_dataset("parquet", data_files=str(tmp_path / "out" / "scored.parquet"), split="train")
+    assert [r["golden_score"] for r in pushed] == scored["golden_score"]
+
+
+def test_score_push_to_hub_without_token_fails_before_scoring(hub, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """`score --push_to_hub` without a token fails in one line naming `--token`, before any row is scored."""
+    from hf_nuggets.cli import main
+
+    monkeypatch.delenv("HF_TOKEN")
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"instruction": "Say yes.", "output": "Yes."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["score", str(data), "--model", str(tiny_model_dir), "--out", str(out), "--push_to_hub", REPO]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No Hugging Face token found: pass `--token`" in err[0]
+    assert not out.exists() and hub.calls == []

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .common import TOKEN_HELP, VERBOSE_HELP, run_command
+
 logger = logging.getLogger(__name__)
 
 
@@ -64,6 +66,8 @@ class EvalConfig:
         default=None, metadata={"help": "JSON list of one difficulty per instruction, for the LC win rate."}
     )
     quiet: bool = field(default=False, metadata={"help": "No progress bars and no printout."})
+    verbose: bool = field(default=False, metadata={"help": VERBOSE_HELP})
+    token: str | None = field(default=None, metadata={"help": TOKEN_HELP})
 
     def __post_init__(self):
         if self.judge not in ("local", "openai"):
@@ -107,6 +111,7 @@ def run_eval(config: EvalConfig) -> dict:
     Returns:
         `dict`: The metrics, with the settings and timings.
     """
+    from ..data.checks import check_data_file
     from ..evaluation.baseline import match_to_baseline
     from ..evaluation.generation import generate_outputs, read_outputs
     from ..evaluation.judges import get_judge
@@ -114,6 +119,9 @@ def run_eval(config: EvalConfig) -> dict:
     from ..utils.files import atomic_write_json
 
     started = time.perf_counter()
+    for path in (config.baseline, config.model_outputs):
+        if path is not None:
+            check_data_file(path)  # before any model loads: a missing, empty, non-UTF-8 or broken file
     baseline = read_outputs(config.baseline)[: config.limit]
     instructions = [r["instruction"] for r in baseline]
     baseline_name = str(baseline[0].get("generator", Path(config.baseline).stem)) if baseline else "baseline"
@@ -187,19 +195,18 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SystemExit as exit_:  # argparse: --help, or a missing or unknown argument (already printed)
         return int(exit_.code or 0)
-    try:
+
+    def action() -> None:
         metrics = run_eval(config)
-    except (ValueError, KeyError, FileNotFoundError, ImportError, OSError, RuntimeError) as err:
-        print(f"hf-nuggets eval: error: {err}", file=sys.stderr)
-        return 1
-    if not config.quiet:
-        lc = metrics.get("length_controlled_winrate")
-        print(
-            f"{metrics['generator']} vs {metrics['baseline']} ({config.judge} judge): "
-            f"win rate {metrics['win_rate']:.2f} +- {metrics['standard_error'] or 0:.2f}, "
-            f"LC win rate {'n/a' if lc is None else f'{lc:.2f}'}, {metrics['n_total']} pairs "
-            f"({metrics['n_wins']} wins, {metrics['n_wins_base']} losses, {metrics['n_draws']} draws, "
-            f"{metrics['n_skipped']} skipped), avg length {metrics['avg_length']}\n"
-            f"Wrote {config.out}/annotations.json and {config.out}/metrics.json"
-        )
-    return 0
+        if not config.quiet:
+            lc = metrics.get("length_controlled_winrate")
+            print(
+                f"{metrics['generator']} vs {metrics['baseline']} ({config.judge} judge): "
+                f"win rate {metrics['win_rate']:.2f} +- {metrics['standard_error'] or 0:.2f}, "
+                f"LC win rate {'n/a' if lc is None else f'{lc:.2f}'}, {metrics['n_total']} pairs "
+                f"({metrics['n_wins']} wins, {metrics['n_wins_base']} losses, {metrics['n_draws']} draws, "
+                f"{metrics['n_skipped']} skipped), avg length {metrics['avg_length']}\n"
+                f"Wrote {config.out}/model_outputs.json, {config.out}/annotations.json and {config.out}/metrics.json"
+            )
+
+    return run_command("eval", action, verbose=config.verbose, token=config.token)

@@ -8,13 +8,18 @@ from collections.abc import Sequence
 USAGE = """usage: hf-nuggets <command> [options]
 
 commands:
-  score DATA [--tasks TASKS|auto] [--out DIR] [--model M] [--top 5]   score a dataset by golden score
+  score DATA [--columns instruction=Q,output=A] [--tasks TASKS|auto] [--out DIR] [--model M] [--top 5]
+             [--push_to_hub REPO_ID]                                  score a dataset by golden score
   demo [--out DIR] [--max_seconds S]                                  score the shipped sample with the defaults
-  refine DATA [--size 100] [--out tasks.jsonl] [--selector kcenter]    build a refined task set
-  card DIR [--out OUT]                                                write the dataset card of a scored folder
-  push DIR REPO_ID [--top 5] [--private]                              publish a scored folder to the Hub
+  refine DATA [--size 100] [--columns ...] [--out tasks.jsonl]        build a refined task set
+  card DIR [--out OUT] [--columns ...] [--overwrite]                  write the dataset card of a scored folder
+  push DIR REPO_ID [--top 5] [--private] [--token T]                  publish a scored folder to the Hub
   eval --model M --baseline FILE [--judge local|openai] [--out DIR]   AlpacaEval win rate against a baseline
   payoff DATA --eval EVAL_SET [--model BASE] [--top 5] [--judge local]  fine-tune on the nuggets vs random rows, judge
+
+DATA is a .jsonl, .json, .csv or .parquet file (UTF-8), a folder saved with save_to_disk, or a Hub dataset id, with
+instruction/input/output columns or a messages column of chat turns; --columns maps other names. Every command
+checks its input before loading a model, and hides the progress bars of datasets and transformers unless --verbose.
 
 Run `hf-nuggets <command> --help` for the options of a command."""
 

@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# What the library raises for bad input or a failed push (OSError covers missing files and a missing token).
-_ERRORS = (ValueError, KeyError, TypeError, OSError, RuntimeError)
+from .common import TOKEN_HELP, VERBOSE_HELP, run_command
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -41,19 +40,40 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task_set", default=None, help="How the task set was chosen and refined, for the card.")
     parser.add_argument("--examples", type=int, default=5, help="Best and worst examples shown in the card.")
     parser.add_argument("--no_diversity", action="store_true", help="Leave the diversity section out of the card.")
+    parser.add_argument(
+        "--columns",
+        default=None,
+        help="Column mapping of the scored rows, as for `hf-nuggets score` (e.g. instruction=prompt,output=response); "
+        "default: the mapping the run recorded in summary.json.",
+    )
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+
+
+def _load(args: argparse.Namespace) -> tuple[Any, dict[str, Any], dict[str, str | None] | None]:
+    """The scored rows, the summary, and the column mapping (`--columns`, else the run's), checked against the rows
+    before anything is written."""
+    from ..data.checks import CLI, check_columns, parse_columns
+    from ..publish.hub import load_prospect_output
+
+    scored, summary = load_prospect_output(args.dir)
+    columns = parse_columns(args.columns) if args.columns else summary.get("columns")
+    source = str(Path(args.dir) / "scored.parquet")
+    check_columns(scored.column_names, columns, source=source, caller=CLI)
+    return scored, summary, columns
 
 
 def _top(args: argparse.Namespace, summary: dict[str, Any]) -> float | None:
-    if args.no_selection:
-        return None
-    if args.top is not None:
-        return args.top
-    return (summary.get("selection") or {}).get("top_percent") or 5
+    from ..publish.hub import run_top_percent
+
+    return None if args.no_selection else run_top_percent(summary, args.top)
 
 
-def _card_kwargs(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str, Any]:
+def _card_kwargs(
+    args: argparse.Namespace, summary: dict[str, Any], columns: dict[str, str | None] | None
+) -> dict[str, Any]:
     run_distance = (summary.get("selection") or {}).get("min_distance")
     return {
+        "columns": columns,
         "min_distance": args.min_distance if args.min_distance is not None else run_distance,
         "license": args.license,
         "language": args.language or None,
@@ -67,13 +87,7 @@ def _card_kwargs(args: argparse.Namespace, summary: dict[str, Any]) -> dict[str,
 def _run(command: str, argv: Sequence[str], parser: argparse.ArgumentParser, action) -> int:
     args = parser.parse_args(list(argv))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        action(args)
-    except _ERRORS as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"hf-nuggets {command}: error: {message}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(command, lambda: action(args), verbose=args.verbose, token=getattr(args, "token", None))
 
 
 def push_main(argv: Sequence[str] | None = None) -> int:
@@ -93,20 +107,25 @@ def push_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--private", action="store_true", help="Create the repo as private.")
     parser.add_argument("--revision", default=None, help="Branch to push to (default: main).")
     parser.add_argument("--commit_message", default=None, help="Commit title.")
+    parser.add_argument("--token", default=None, help=TOKEN_HELP)
 
     def action(args: argparse.Namespace) -> None:
-        from ..publish.hub import load_prospect_output, push_scored_dataset
+        from ..data.checks import CLI
+        from ..publish.hub import check_repo_id, push_scored_dataset, resolve_token
 
-        scored, summary = load_prospect_output(args.dir)
+        check_repo_id(args.repo_id)
+        token = resolve_token(args.token, caller=CLI)
+        scored, summary, columns = _load(args)
         commit = push_scored_dataset(
             scored,
             args.repo_id,
             top_percent=_top(args, summary),
             private=True if args.private else None,
+            token=token,
             summary=summary,
             revision=args.revision,
             commit_message=args.commit_message,
-            **_card_kwargs(args, summary),
+            **_card_kwargs(args, summary, columns),
         )
         print(f"Pushed to {commit.repo_url} ({commit.commit_url}).")
 
@@ -131,12 +150,14 @@ def card_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="Replace an earlier export in OUT.")
 
     def action(args: argparse.Namespace) -> None:
-        from ..publish.hub import check_repo_id, export_repo_folder, load_prospect_output
+        from ..publish.hub import check_repo_id, export_repo_folder
 
         if args.repo_id is not None:
             check_repo_id(args.repo_id)
-        scored, summary = load_prospect_output(args.dir)
+        scored, summary, columns = _load(args)
         out = Path(args.out) if args.out else Path(args.dir) / "hub"
+        if out.exists() and any(out.iterdir()) and not args.overwrite:
+            raise FileExistsError(f"{out} is not empty: pass `--overwrite` to replace the earlier export.")
         result = export_repo_folder(
             scored,
             out,
@@ -144,7 +165,7 @@ def card_main(argv: Sequence[str] | None = None) -> int:
             summary=summary,
             overwrite=args.overwrite,
             repo_id=args.repo_id,
-            **_card_kwargs(args, summary),
+            **_card_kwargs(args, summary, columns),
         )
         rows = ", ".join(f"{name} ({n} rows)" for name, n in result["configs"].items())
         print(f"Wrote {out / 'README.md'} and the repo files ({rows}) to {out}.")

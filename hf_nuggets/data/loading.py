@@ -8,7 +8,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+from ..utils.network import HubUnreachableError, is_network_error, unreachable_message
+from .checks import FILE_BUILDERS, InputError, check_data_file
 
 
 def _data_file(name: str) -> Path:
@@ -72,14 +73,16 @@ def load_data(path_or_id: str | os.PathLike, *, split: str = "train", streaming:
     """
     from datasets import DatasetDict, load_dataset, load_from_disk
 
+    file = check_data_file(path_or_id)
     path = Path(os.path.expanduser(str(path_or_id)))
-    if path.is_file():
-        builder = FILE_BUILDERS.get(path.suffix.lower())
-        if builder is None:
-            raise ValueError(
-                f"Unsupported data file {str(path)!r}: expected one of {sorted(FILE_BUILDERS)}, got {path.suffix!r}."
+    if file is not None:
+        try:
+            return load_dataset(
+                FILE_BUILDERS[file.suffix.lower()], data_files=str(file), split="train", streaming=streaming, **kwargs
             )
-        return load_dataset(builder, data_files=str(path), split="train", streaming=streaming, **kwargs)
+        except (ValueError, TypeError, OSError) as err:  # datasets' own errors (DatasetGenerationError, ArrowInvalid)
+            reason = " ".join(str(err.__cause__ or err).split())
+            raise InputError(f"{file} could not be read as {file.suffix.lower()[1:]}: {reason}") from err
     if path.is_dir():
         if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
             loaded = load_from_disk(str(path))
@@ -89,11 +92,13 @@ def load_data(path_or_id: str | os.PathLike, *, split: str = "train", streaming:
                 loaded = loaded[split]
             return loaded.to_iterable_dataset() if streaming else loaded
         return load_dataset(str(path), split=split, streaming=streaming, **kwargs)
-    if str(path_or_id).startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS:
-        raise FileNotFoundError(f"Data {str(path_or_id)!r} does not exist (no such file or folder).")
     try:
         return load_dataset(str(path_or_id), split=split, streaming=streaming, **kwargs)
-    except FileNotFoundError as err:
+    except Exception as err:
+        if is_network_error(err):
+            raise HubUnreachableError(unreachable_message(err, f"load the Hub dataset {path_or_id}")) from err
+        if not isinstance(err, FileNotFoundError):
+            raise
         raise FileNotFoundError(
             f"Data {str(path_or_id)!r} is neither a local file or folder nor a reachable Hub dataset ({err})."
         ) from err

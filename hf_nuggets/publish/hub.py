@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..data.checks import PYTHON, Caller
 from ..run.outputs import SCORED_STEM
 from ..run.outputs import SUMMARY_FILE as RUN_SUMMARY_FILE
 from ..selection import SCORE_COLUMN, Selection, dataset_gated, top_selection
+from ..utils.network import HubUnreachableError, is_network_error, unreachable_message
 from ..utils.secrets import redact
 from .card import (
     HISTOGRAM_FILE,
@@ -71,10 +73,30 @@ def check_repo_id(repo_id: Any) -> str:
     return repo_id
 
 
-def resolve_token(token: str | None = None) -> str:
+def run_top_percent(summary: Mapping[str, Any], top: float | None = None) -> float:
+    """The selection to publish with a run: `top`, else the run's own `top_percent`, else 5.
+
+    Example:
+
+    ```python
+    >>> run_top_percent({"selection": {"top_percent": 10}}), run_top_percent({}), run_top_percent({}, 2.5)
+    (10, 5, 2.5)
+    ```
+    """
+    if top is not None:
+        return top
+    return (summary.get("selection") or {}).get("top_percent") or 5
+
+
+def resolve_token(token: str | None = None, *, caller: Caller = PYTHON) -> str:
     """The token to push with: `token`, else `HF_TOKEN`, else the login cache (`hf auth login`).
 
     The token is never logged nor put in a message.
+
+    Args:
+        token (`str`, *optional*): The token given.
+        caller (`Caller`, *optional*, defaults to `PYTHON`): How the message names the argument (`--token` on the
+            command line).
     """
     from huggingface_hub import get_token
     from huggingface_hub.errors import LocalTokenNotFoundError
@@ -84,8 +106,8 @@ def resolve_token(token: str | None = None) -> str:
     token = token or get_token()
     if not token:
         raise LocalTokenNotFoundError(
-            "No Hugging Face token found: pass `token=`, set the `HF_TOKEN` environment variable, or log in with "
-            "`hf auth login`. Nothing was pushed."
+            f"No Hugging Face token found: pass {caller.name('token')}, set the `HF_TOKEN` environment variable, or "
+            "log in with `hf auth login`. Nothing was pushed."
         )
     return token
 
@@ -251,10 +273,33 @@ def export_repo_folder(
             raise FileExistsError(
                 f"`folder`={str(out)!r} was not written by `export_repo_folder` (no {SUMMARY_FILE}): not replacing it."
             )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary = dict(summary or {})
+    # Everything is written to a folder beside `folder`, renamed into place at the end: a failure leaves no
+    # partial export behind (nor takes an earlier one away).
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging.chmod(0o755)  # as a folder made with mkdir (mkdtemp makes it private to its owner)
+    try:
+        result = _write_repo_files(scored, staging, top_percent, dict(summary or {}), shard_bytes, card_kwargs)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    result["folder"] = out
+    logger.info("Wrote the dataset repo files to %s: %s", out, ", ".join(result["files"]))
+    return result
 
+
+def _write_repo_files(
+    scored: Any,
+    out: Path,
+    top_percent: float | None,
+    summary: dict[str, Any],
+    shard_bytes: int,
+    card_kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the repo files of `export_repo_folder` into the empty folder `out`."""
     files, sizes, configs = [], {}, {SCORED_CONFIG: len(scored)}
     paths, sizes[SCORED_CONFIG] = _write_shards(scored, out, SCORED_CONFIG, shard_bytes)
     files += paths
@@ -294,7 +339,6 @@ def export_repo_folder(
     )
     card.save(out / CARD_FILE)
     files.append(CARD_FILE)
-    logger.info("Wrote the dataset repo files to %s: %s", out, ", ".join(files))
     return {"folder": out, "files": files, "configs": configs, "card": card}
 
 
@@ -540,7 +584,12 @@ def push_scored_dataset(
                         continue
                     raise
                 break
-        except (HfHubHTTPError, OSError, ValueError, RuntimeError) as err:
+        except Exception as err:
+            if is_network_error(err):
+                what = f"push to the dataset repo {repo_id} (nothing was pushed)"
+                raise HubUnreachableError(redact(unreachable_message(err, what), token)) from None
+            if not isinstance(err, (HfHubHTTPError, OSError, ValueError, RuntimeError)):
+                raise
             on_hub = (
                 f"The repo {repo_id} was created by this push and is empty; "
                 if created
@@ -548,7 +597,7 @@ def push_scored_dataset(
             )
             text = redact(f"{type(err).__name__}: {err}", token)
             raise HubPushError(
-                f"Pushing to the dataset repo {repo_id} failed: {text}\n{on_hub}nothing from this push is on the Hub "
+                f"Pushing to the dataset repo {repo_id} failed: {text} {on_hub}nothing from this push is on the Hub "
                 "(the data and the card go in one commit, which was not made)."
             ) from (None if token in str(err) else err)
     logger.info(

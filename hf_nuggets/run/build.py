@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..scoring.prospector import Prospector, load_prospector
+from ..scoring.prospector import Prospector
 from ..scoring.scorer import GoldenScorer
 from .checkpoint import dist_info
 from .config import ScoreConfig
@@ -27,7 +27,7 @@ def default_device(config: ScoreConfig) -> str | None:
 
 
 def build_scorer(config: ScoreConfig, *, prospector: Prospector | None = None, task_set: Any = None) -> GoldenScorer:
-    """The `GoldenScorer` of a run's settings, its prospector loaded.
+    """The `GoldenScorer` of a run's settings.
 
     Args:
         config (`ScoreConfig`): The run's settings.
@@ -36,19 +36,15 @@ def build_scorer(config: ScoreConfig, *, prospector: Prospector | None = None, t
         task_set (*optional*): Tasks already read (a `Dataset` or a list of dicts), instead of `config.tasks`.
 
     Returns:
-        `GoldenScorer`: The scorer; with `--tasks auto`, the run draws its tasks from the data (see `prospect`).
+        `GoldenScorer`: The scorer, its prospector loaded on first use (inside the run, which times it); with
+        `--tasks auto`, the run draws its tasks from the data (see `prospect`).
     """
-    if prospector is None:
-        prospector = load_prospector(
-            config.model,
-            revision=config.revision,
-            gguf_file=config.gguf_file,
-            device=default_device(config),
-            dtype=config.dtype,
-        )
     auto = task_set is None and config.auto_tasks()
+    load_options = None
+    if prospector is None:  # loaded on first use, inside the run, which times it (summary.json's load_s)
+        load_options = {"revision": config.revision, "gguf_file": config.gguf_file, "dtype": config.dtype}
     return GoldenScorer(
-        prospector,
+        prospector if prospector is not None else config.model,
         None if auto else (task_set if task_set is not None else config.tasks),
         num_tasks=None if auto else config.num_tasks,
         columns=config.column_mapping(),
@@ -58,6 +54,8 @@ def build_scorer(config: ScoreConfig, *, prospector: Prospector | None = None, t
         max_batch_tokens=config.max_batch_tokens,
         candidates_per_forward=config.candidates_per_forward,
         gate_settings=config.gate_settings(),
+        device=default_device(config) if prospector is None else None,
+        load_options=load_options,
     )
 
 

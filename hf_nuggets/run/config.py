@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..algorithms.redundancy import check_min_distance
+from ..data.checks import parse_columns
 from ..data.formatting import TEMPLATES
 from ..gates import GateSettings, check_gates
 from ..scoring.engine import TruncationLimits
@@ -254,20 +254,4 @@ class ScoreConfig:
 
     def column_mapping(self) -> dict[str, str | None] | None:
         """Parse `columns` ('key=name,key=name', or a dict) into a dict; an empty name maps to `None`."""
-        if not self.columns:
-            return None
-        if isinstance(self.columns, Mapping):
-            items = list(self.columns.items())
-        else:
-            items = [
-                (k, v) if sep else (k, False) for k, sep, v in (p.partition("=") for p in self.columns.split(","))
-            ]
-        mapping: dict[str, str | None] = {}
-        for key, name in items:
-            if name is False or str(key).strip() not in ("instruction", "input", "output", "messages"):
-                raise ValueError(
-                    f"`columns` must look like 'instruction=q,input=,output=a' (keys instruction, input, output, "
-                    f"messages), got {self.columns!r}."
-                )
-            mapping[str(key).strip()] = (str(name).strip() or None) if name is not None else None
-        return mapping
+        return parse_columns(self.columns)

@@ -137,6 +137,7 @@ def run_summary(
     gates: str | Sequence[str] | None = "all",
     tasks: Mapping[str, Any] | None = None,
     task_seconds: float = 0.0,
+    columns: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """The common part of `summary.json`: counts, model, template, limits, truncations, quantiles and timings.
 
@@ -150,6 +151,8 @@ def run_summary(
         tasks (`dict`, *optional*): The `tasks` record of `prepare_task_set`.
         task_seconds (`float`, *optional*, defaults to `0`): Seconds spent building the task set, between the
             second and third readings of `times` (not counted as zero-shot time; reported as `tasks_s` for `auto`).
+        columns (`dict`, *optional*): How the rows were read (the mapping `check_columns` returns); the scorer's
+            `columns` as given when omitted.
     """
     prospector = scorer.loaded_prospector
     t0, t1, t2, t3 = times
@@ -172,7 +175,8 @@ def run_summary(
         "dtype_reason": (prospector.source or {}).get("dtype_reason", "given"),
         "candidates_per_forward": getattr(scorer, "candidates_per_forward", 1),
         "template": scorer.template,
-        "columns": scorer.columns,  # how the rows were read: the card shows their texts through it
+        # How the rows were read: the card and `hf-nuggets card` show their texts through it.
+        "columns": dict(columns) if columns is not None else scorer.columns,
         "limits": {
             "max_demo_tokens": scorer.limits.max_demo_tokens,
             "max_prompt_tokens": scorer.limits.max_prompt_tokens,
@@ -194,6 +198,24 @@ def run_summary(
             "pairs_per_s": round(pairs_scored / max(t3 - t2, 1e-9), 2),
         },
     }
+
+
+def written_files(summary: Mapping[str, Any], out_dir: str | os.PathLike) -> list[str]:
+    """Every file a finished run wrote, as its summary records them: the scored rows, the `selected.*` of `--top`,
+    and `summary.json`.
+
+    Example:
+
+    ```python
+    >>> summary = {"files": {"parquet": "out/scored.parquet", "jsonl": "out/scored.jsonl"},
+    ...            "selection": {"files": {"parquet": "out/selected.parquet", "jsonl": "out/selected.jsonl"}}}
+    >>> written_files(summary, "out")
+    ['out/scored.parquet', 'out/scored.jsonl', 'out/selected.parquet', 'out/selected.jsonl', 'out/summary.json']
+    ```
+    """
+    files = list((summary.get("files") or {}).values())
+    files += list(((summary.get("selection") or {}).get("files") or {}).values())
+    return [*files, os.path.join(str(out_dir), SUMMARY_FILE)]
 
 
 def write_summary(out: str | os.PathLike, summary: Mapping[str, Any]) -> Path:

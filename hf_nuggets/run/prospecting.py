@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..algorithms.redundancy import check_min_distance
+from ..data.checks import check_columns
 from ..gates import FLAGS_COLUMN, check_gates
 from ..scoring.scorer import GoldenScorer
 from ..selection import SCORE_COLUMN, check_percent
@@ -200,6 +201,7 @@ def prospect(
         raise TypeError("`prospect` needs a `datasets.Dataset` with a length; map an IterableDataset with the scorer.")
     if len(dataset) == 0:
         raise ValueError("The dataset is empty: there is nothing to score.")
+    columns_read = check_columns(dataset.column_names, scorer.columns, source=source or "the dataset")
     out = check_writable(out_dir)
     with folder_lock(out):  # one run at a time in a folder; freed however the run ends
         rows_total = len(dataset) if limit is None else min(limit, len(dataset))
@@ -232,8 +234,12 @@ def prospect(
         except (Exception, KeyboardInterrupt) as err:
             partial = _with_columns(dataset, columns)
             done = len(partial)
-            paths = save_dataset_files(partial, out, PARTIAL_STEM)
-            saved = f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
+            paths = save_dataset_files(partial, out, PARTIAL_STEM) if done else {}
+            saved = (
+                f"The {done} rows scored before are saved in {paths['parquet']} and {paths['jsonl']}."
+                if done
+                else "No row was scored before, so no scored.partial.* was written."
+            )
             if isinstance(err, KeyboardInterrupt):
                 stopped = f"Scoring stopped after {done} of {rows_total} rows. {saved}"
                 raise RunInterrupted(stopped, done, paths) from err
@@ -261,6 +267,7 @@ def prospect(
             gates=gates,
             tasks=tasks_record,
             task_seconds=task_seconds,
+            columns=columns_read,
         )
         summary["files"] = files
         if top_percent is not None:

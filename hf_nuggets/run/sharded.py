@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.checks import check_columns
 from ..data.formatting import examples_from_batch, resolve_columns
 from ..gates import ALIGNMENT_COLUMN, COMPLETENESS_COLUMN, FLAGS_COLUMN, bits_to_flags, check_gates, flags_to_bits
 from ..scoring.scorer import ONE_SHOT_COLUMN, GoldenScorer
@@ -180,6 +181,10 @@ def prospect_sharded(
         raise ValueError("The dataset is empty: there is nothing to score.")
     if streaming and isinstance(task_set, str) and task_set == "auto":
         raise ValueError("`task_set='auto'` samples the data, which a stream cannot give: load it map-style.")
+    column_names = getattr(dataset, "column_names", None)
+    columns_read = None
+    if column_names:  # a stream of unknown columns fails at its first row
+        columns_read = check_columns(column_names, scorer.columns, source=source or "the dataset")
     out = check_writable(out_dir)
     # Process 0 holds the folder for the run (it writes the outputs); the other processes of the run, on this machine
     # or on others sharing the folder, share it. SIGTERM unwinds, so that the lock does not outlive a stopped job.
@@ -312,6 +317,7 @@ def prospect_sharded(
             gates=gates,
             tasks=tasks_record,
             task_seconds=t_tasks - t1,
+            columns=columns_read,
         )
         summary.update(
             {

@@ -92,6 +92,8 @@ class GoldenScorer:
             forward (one row per candidate and task), as many as `max_batch_tokens` allows (counting each row's
             padded demonstration and task). The scores are the same to floating-point tolerance; it pays off where
             one forward is cheap for its size (GPUs, small task sets), not on a small CPU.
+        load_options (`dict`, *optional*): More arguments of `load_prospector` (`revision`, `gguf_file`, `dtype`,
+            `tokenizer`) for a prospector given by name or path; it loads on first use, so a run times its loading.
 
     Example:
 
@@ -122,6 +124,7 @@ class GoldenScorer:
         gate_settings: GateSettings | None = None,
         signals: bool = True,
         candidates_per_forward: int = 1,
+        load_options: Mapping[str, Any] | None = None,
     ):
         if template not in TEMPLATES:
             raise ValueError(f"`template` must be one of {TEMPLATES}, got {template!r}.")
@@ -161,6 +164,13 @@ class GoldenScorer:
         self.gate_settings = gate_settings or GateSettings()
         self.signals = bool(signals)
         self.candidates_per_forward = candidates_per_forward
+        unknown = set(load_options or {}) - {"revision", "gguf_file", "dtype", "tokenizer"}
+        if unknown:
+            raise ValueError(
+                f"`load_options` takes revision, gguf_file, dtype and tokenizer (see `load_prospector`), got "
+                f"{sorted(unknown)}."
+            )
+        self.load_options = dict(load_options) if load_options else None
         self._state: dict[str, Any] | None = None
         self._loaded: Prospector | None = None
         self.stats = _fresh_stats()
@@ -185,6 +195,7 @@ class GoldenScorer:
         "gate_settings",
         "signals",
         "candidates_per_forward",
+        "load_options",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -195,6 +206,7 @@ class GoldenScorer:
         self._tasks, self._num_tasks = state.pop("tasks"), None
         self.task_source = state.pop("task_source", "given")
         state.setdefault("candidates_per_forward", 1)  # pickled before the setting existed
+        state.setdefault("load_options", None)
         self.__dict__.update(state)
         self._state, self._loaded = None, None
         self.stats = _fresh_stats()
@@ -229,7 +241,7 @@ class GoldenScorer:
             return self.prospector
         if self._loaded is None:
             name = None if self.prospector is None else str(self.prospector)
-            self._loaded = load_prospector(name, device=self.device)
+            self._loaded = load_prospector(name, device=self.device, **(self.load_options or {}))
         return self._loaded
 
     def _setup(self, zero_shot: np.ndarray | None = None) -> dict[str, Any]:

@@ -104,11 +104,29 @@ def _gate_text(total: int, gated: int, by_gate: Mapping[str, int]) -> str:
     return f"{total} rows, {gated} gated" + (f": {parts}" if parts else "")
 
 
+#: How many rows of the paper's task set (100) enter directly by quality.
+TOP_QUALITY = 20
+
+
+def default_top_quality(size: int) -> int:
+    """How many best-quality rows enter a task set of `size` directly when `top_quality` is not given: the paper's
+    20 (of 100), and a fifth of a set smaller than 100 (at least 1), so that a small set stays mostly diverse.
+
+    Example:
+
+    ```python
+    >>> default_top_quality(100), default_top_quality(500), default_top_quality(4), default_top_quality(30)
+    (20, 20, 1, 6)
+    ```
+    """
+    return min(TOP_QUALITY, max(1, size // 5))
+
+
 def refine_task_set(
     dataset: Any,
     *,
     size: int = 100,
-    top_quality: int = 20,
+    top_quality: int | None = None,
     pool: int = 10_000,
     quality: str | Callable | None = "judge",
     selector: str = "kcenter",
@@ -142,7 +160,8 @@ def refine_task_set(
     Args:
         dataset (`datasets.Dataset` or `list[dict]`): The pool of instruction examples.
         size (`int`, *optional*, defaults to `100`): Size of the task set.
-        top_quality (`int`, *optional*, defaults to `20`): How many of the best-quality rows enter directly.
+        top_quality (`int`, *optional*): How many of the best-quality rows enter directly; at most `size`. Not given:
+            `default_top_quality(size)`, the paper's 20 of 100, a fifth of a smaller set.
         pool (`int`, *optional*, defaults to `10000`): How many of the best-quality rows the selection draws from.
         quality (`str` or `callable`, *optional*, defaults to `"judge"`): `"judge"` (the prospector as a Yes/No
             judge), the name of a column holding scores, a reward-model id or path, or a callable mapping a list of
@@ -207,6 +226,8 @@ def refine_task_set(
     from ..scoring.scorer import flag_examples
     from .embeddings import embed_texts
 
+    if top_quality is None and isinstance(size, int) and not isinstance(size, bool) and size >= 1:
+        top_quality = default_top_quality(size)
     for name, value in (("size", size), ("top_quality", top_quality), ("pool", pool)):
         if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "top_quality" else 1):
             raise ValueError(
