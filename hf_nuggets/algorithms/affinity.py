@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._validation import check_int
+from .graph import check_graph, count_components
 
 __all__ = [
     "AffinityPropagation",
@@ -568,40 +569,26 @@ def sparse_affinity_propagation(
         fewest missing edges from its cluster, then the highest total similarity. Points with no edge to an exemplar
         take the cluster of their most similar assigned neighbour (repeatedly), else label -1. If the run does not
         converge, a `ConvergenceWarning` is issued and the last iteration that had exemplars is used.
+
+    Raises:
+        ValueError: Bad parameters, or a bad graph (see `hf_nuggets.algorithms.graph.check_graph`): indices out of
+            range, non-finite similarities, a repeated edge, or isolated points (no edge to or from another point;
+            on a kNN graph, the neighbour search missed them), each named with where it is.
     """
     _check_params(damping, max_iter, convergence_iter)
     rng = _rng(random_state)
-    check_int("n", n)
-    rows, cols, sims = np.asarray(rows), np.asarray(cols), np.asarray(sims)
-    for name, arr in (("rows", rows), ("cols", cols)):
-        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-            raise ValueError(f"`{name}` must be a 1-D integer array, got shape {arr.shape} and dtype {arr.dtype}.")
-    if sims.ndim != 1 or not rows.size == cols.size == sims.size:
-        sizes = f"{rows.size}, {cols.size}, {sims.size}"
-        raise ValueError(f"`rows`, `cols` and `sims` must be 1-D of equal length, got {sizes}.")
-    for name, arr in (("rows", rows), ("cols", cols)):
-        bad = (arr < 0) | (arr >= n)
-        if bad.any():
-            raise ValueError(f"`{name}` must hold indices in [0, {n}), got {arr[bad][0]}.")
-    if sims.size and (sims.dtype.kind not in "iuf" or not np.isfinite(sims).all()):
-        bad = sims[~np.isfinite(sims)][0] if sims.dtype.kind in "iuf" else sims.dtype
-        raise ValueError(f"`sims` must hold finite real numbers, got {bad}.")
-    rows, cols, sims = rows.astype(np.intp), cols.astype(np.intp), sims.astype(np.float64)
-    if preference is None and not sims.size:
-        raise ValueError("`sims` is empty, so `preference` must be given.")
-    pref = np.median(sims) if preference is None else _check_preference(preference, n)
+    rows, cols, sims, n = check_graph(rows, cols, sims, n)
+    rows, cols = rows.astype(np.intp), cols.astype(np.intp)
     off = rows != cols
-    rows, cols, sims = rows[off], cols[off], sims[off]
-    if not sims.size:  # no edge between points: each is its own exemplar
+    if not off.any():  # a single point (a larger graph without edges between points is refused above)
         return AffinityPropagationResult(np.arange(n), np.arange(n), 0, True)
+    pref = np.median(sims) if preference is None else _check_preference(preference, n)
+    rows, cols, sims = rows[off], cols[off], sims[off]
     if np.all(pref == pref.flat[0]) and np.all(sims == sims[0]):
         return _degenerate(pref, sims[0], n)
     key = np.concatenate((rows * n + cols, np.arange(n) * (n + 1)))
     order = np.argsort(key, kind="stable")
     key = key[order]
-    dup = np.flatnonzero(key[1:] == key[:-1])
-    if dup.size:
-        raise ValueError(f"`rows`/`cols` must not repeat an edge, got ({key[dup[0]] // n}, {key[dup[0]] % n}) twice.")
     s = np.concatenate((sims, np.broadcast_to(pref, (n,)).astype(np.float64)))[order]
     del sims, off
     g = _build_graph(key // n, key % n, n)
@@ -641,6 +628,10 @@ def find_preference_for_k(
 
     Returns:
         `PreferenceSearchResult`: `(preference, result)`, the preference and its `AffinityPropagationResult`.
+
+    Raises:
+        ValueError: `k` is not in `[1, n]`; on edges, a bad graph (see `sparse_affinity_propagation`) or fewer `k`
+            than the graph's connected components (each needs an exemplar), with the numbers.
     """
     common = {"damping": damping, "max_iter": max_iter, "convergence_iter": convergence_iter}
     if isinstance(S_or_edges, tuple):
@@ -654,6 +645,14 @@ def find_preference_for_k(
         run = partial(affinity_propagation, values, mode=mode, random_state=random_state, **common)
     if not _is_int(n) or not _is_int(k) or not 1 <= k <= n:
         raise ValueError(f"`k` must be in [1, {n}], got {k!r}.")
+    if isinstance(S_or_edges, tuple):
+        check_graph(*S_or_edges)
+        components = count_components(S_or_edges[0], S_or_edges[1], n)
+        if components > k:
+            raise ValueError(
+                f"`k` ({k}) is fewer than the {components} connected components of the graph on {n} points: "
+                "each component needs an exemplar of its own."
+            )
     check_int("max_trials", max_trials, 2)
     if not values.size:
         raise ValueError("`S_or_edges` holds no similarity.")
