@@ -227,6 +227,28 @@ def test_sparse_knn_graph_clusters_blobs():
     assert all(len(set(truth[result.labels == c])) == 1 for c in range(len(result.cluster_centers_indices)))
 
 
+@pytest.mark.parametrize("per_row", [False, True])
+def test_sparse_background_equals_dense_filled_matrix(per_row):
+    """With `background`, pairs without an edge count at that similarity: the result equals scikit-learn's on the dense
+    matrix filled with it (our noise off; scikit-learn's tiny noise does not move these decisions)."""
+    pytest.importorskip("sklearn")
+    X, _ = blobs(150, 5, 19, dim=8)
+    S = neg_sq_dist(X)
+    np.fill_diagonal(S, -np.inf)
+    cols = np.argsort(-S, axis=1)[:, :6].ravel()
+    rows = np.repeat(np.arange(150), 6)
+    sims = S[rows, cols]
+    fill = np.linspace(-400.0, -200.0, 150) if per_row else -300.0
+    dense = np.broadcast_to(np.asarray(fill, dtype=np.float64)[..., None] if per_row else fill, (150, 150)).copy()
+    dense[rows, cols] = sims
+    ours = sparse_affinity_propagation(
+        rows, cols, sims, 150, preference=-120.0, damping=0.9, convergence_iter=30, random_state=None, background=fill
+    )
+    sk = sklearn_fit(dense, preference=-120.0, damping=0.9, convergence_iter=30, random_state=None)
+    assert ours.converged and ours.n_iter == sk.n_iter_
+    assert np.array_equal(ours.cluster_centers_indices, np.asarray(sk.cluster_centers_indices_))
+
+
 def test_sparse_point_without_out_edges_is_its_own_exemplar():
     """A point that others point to but that has no edge of its own can only choose itself: it is an exemplar."""
     rows, cols, sims = [0, 1, 1, 2, 3, 0], [1, 0, 2, 1, 3, 3], [-1.0, -1.0, -1.5, -1.2, 0.0, -9.0]
