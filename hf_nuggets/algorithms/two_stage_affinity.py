@@ -36,7 +36,12 @@ from .affinity import (
 )
 from .graph import check_graph, symmetrize_graph
 
-__all__ = ["TwoStageResult", "find_preference_for_k_two_stage", "two_stage_affinity_propagation"]
+__all__ = [
+    "TooFewLocalExemplarsError",
+    "TwoStageResult",
+    "find_preference_for_k_two_stage",
+    "two_stage_affinity_propagation",
+]
 
 #: Frey & Dueck's own defaults (`apcluster.m`: `dampfact` 0.9, `convits` 100, `maxits` 1000), not scikit-learn's
 #: (0.5, 15, 200): with damping 0.9 the messages move by a tenth of their update per iteration, so a 15-iteration
@@ -44,6 +49,10 @@ __all__ = ["TwoStageResult", "find_preference_for_k_two_stage", "two_stage_affin
 LOCAL_DAMPING = 0.9
 CONVERGENCE_ITER = 100
 MAX_ITER = 1000
+
+
+class TooFewLocalExemplarsError(ValueError):
+    """Stage 1 found fewer local exemplars than the `k` asked for (a higher `local_preference` gives more)."""
 
 
 class TwoStageResult(NamedTuple):
@@ -304,7 +313,7 @@ def find_preference_for_k_two_stage(
     local = _local_stage(rows, cols, sims, n, local_preference, symmetrize, {**params, "random_state": random_state})
     L = local.exemplars.size
     if k > L:
-        raise ValueError(
+        raise TooFewLocalExemplarsError(
             f"`k` ({k}) is more than the {L} local exemplars stage 1 found on {n} points; "
             f"raise `local_preference` (it was {local_preference if local_preference is not None else 'the minimum'})."
         )
