@@ -97,6 +97,31 @@ def test_affinity_selector_returns_exemplars_of_clusters(refine):
     assert sum(tasks["cluster_size"]) == len(rows)
 
 
+@pytest.mark.parametrize(("sparse_above", "path"), [(1000, "dense"), (20, "two-stage")])
+def test_affinity_selector_path_depends_on_the_pool_size(refine, monkeypatch, sparse_above, path):
+    """Up to `SPARSE_ABOVE` rows the affinity selector is dense; above, two stages over an LSH kNN graph. Both find
+    one exemplar per topic, and the provenance and description say which path ran."""
+    import hf_nuggets.taskset.diversity as diversity
+
+    monkeypatch.setattr(diversity, "SPARSE_ABOVE", sparse_above)
+    rows = pool_rows(120)
+    tasks, made = refine(
+        rows,
+        size=6,
+        top_quality=0,
+        quality=by_length,
+        embedder=topic_embedder,
+        selector="affinity",
+        dedup=False,
+        progress=False,
+        return_provenance=True,
+    )
+    assert made["diversity"]["path"] == path and f"selector=affinity ({path})" in tasks.info.description
+    assert {next(t for t in TOPICS if t in text) for text in tasks["instruction"]} == set(TOPICS)
+    assert sum(tasks["cluster_size"]) == 120
+    assert set(made["seconds"]) == {"gates", "quality", "near_duplicates", "embedding", "diversity"}
+
+
 def test_near_duplicates_never_both_enter(refine):
     """Two phrasings of one task: only the better one can be chosen."""
     rows = pool_rows(12)
