@@ -195,6 +195,23 @@ def test_refine_the_shipped_sample_with_the_embedded_models():
     assert all(tasks["quality_score"][i] >= tasks["quality_score"][i + 1] for i in range(3))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("selector", ["kcenter", "affinity"])
+def test_refined_tasks_from_the_first_sample_rows_carry_no_flaw(selector):
+    """The new user's run (issue 17): 4 tasks from the first 16 sample rows, which hold a `<nooutput>` row and answers
+    to other questions (one about penguins), with the embedded models: the gates keep every flawed row out."""
+    from hf_nuggets import load_sample_dataset
+
+    data = load_sample_dataset().select(range(16))
+    flawed = {i for i, flaw in enumerate(data["flaw"]) if flaw}
+    assert {9, 15} <= flawed  # the <nooutput> row and the penguins row
+    tasks, made = refine_task_set(
+        data.remove_columns("flaw"), size=4, top_quality=1, selector=selector, progress=False, return_provenance=True
+    )
+    assert len(tasks) == 4 and not flawed & set(made["rows"])
+    assert made["gated"]["by_gate"]["placeholder"] >= 1 and made["gated"]["by_gate"]["unaligned"] >= 2
+
+
 def test_refine_command_writes_the_task_set(tmp_path, monkeypatch, capsys, tiny_model_dir):
     """`hf-nuggets refine` writes the task set with its reasons; bad flags exit with the argument named."""
     import json
