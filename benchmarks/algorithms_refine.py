@@ -85,13 +85,13 @@ def _worker(n: int, sparse_above: int, size: int, top_quality: int, out: str) ->
     import math
     import warnings
 
-    import hf_nuggets.taskset.diversity as diversity
+    import hf_nuggets.taskset.exemplars as exemplars
     from hf_nuggets.gates import GateSettings
     from hf_nuggets.taskset.embeddings import load_embedder
     from hf_nuggets.taskset.refine import refine_task_set
 
     warnings.simplefilter("ignore")
-    diversity.SPARSE_ABOVE = sparse_above
+    exemplars.SPARSE_ABOVE = sparse_above
     from datasets import Dataset
 
     data = Dataset.from_list(generated_rows(n))

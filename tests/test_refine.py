@@ -101,9 +101,9 @@ def test_affinity_selector_returns_exemplars_of_clusters(refine):
 def test_affinity_selector_path_depends_on_the_pool_size(refine, monkeypatch, sparse_above, path):
     """Up to `SPARSE_ABOVE` rows the affinity selector is dense; above, two stages over an LSH kNN graph. Both find
     one exemplar per topic, and the provenance and description say which path ran."""
-    import hf_nuggets.taskset.diversity as diversity
+    import hf_nuggets.taskset.exemplars as exemplars
 
-    monkeypatch.setattr(diversity, "SPARSE_ABOVE", sparse_above)
+    monkeypatch.setattr(exemplars, "SPARSE_ABOVE", sparse_above)
     rows = pool_rows(120)
     tasks, made = refine(
         rows,

@@ -139,8 +139,8 @@ def refine_task_set(
     4. Diversity: `kcenter` adds rows by greedy farthest-point selection seeded with the quality picks (the
        paper's choice); `affinity` adds the exemplars of affinity propagation over the cosine similarities of the
        rest, with the preference found by bisection so the number of exemplars is what is missing. Up to
-       `diversity.SPARSE_ABOVE` rows, dense affinity propagation over all pairs; above, two-stage affinity
-       propagation over the rows' 20-NN graph found by SimHash LSH (`taskset.diversity.affinity_exemplars`).
+       `exemplars.SPARSE_ABOVE` (250) rows, dense affinity propagation over all pairs; above, two-stage affinity
+       propagation over the rows' 20-NN graph found by SimHash LSH (`taskset.exemplars.affinity_exemplars`).
 
     Args:
         dataset (`datasets.Dataset` or `list[dict]`): The pool of instruction examples.
@@ -308,7 +308,7 @@ def refine_task_set(
         chosen = [candidates[p] for p in picks]
         cluster = np.argmax(vectors @ vectors[picks].T, axis=1)
     elif need > 0:
-        from .diversity import SPARSE_ABOVE, affinity_exemplars
+        from .exemplars import SPARSE_ABOVE, affinity_exemplars
 
         rest = np.arange(len(chosen), len(candidates))
         centers, labels, diversity = affinity_exemplars(vectors[rest], need, seed=seed, sparse_above=SPARSE_ABOVE)

@@ -1,11 +1,11 @@
-"""Tests of hf_nuggets.taskset.diversity: the dense and two-stage paths of affinity exemplars agree."""
+"""Tests of hf_nuggets.taskset.exemplars: the dense and two-stage paths of affinity exemplars agree."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hf_nuggets.taskset.diversity import affinity_exemplars
+from hf_nuggets.taskset.exemplars import affinity_exemplars
 
 
 def clustered_unit_vectors(n: int, k: int, seed: int, dim: int = 32, spread: float = 0.35) -> tuple:
@@ -36,7 +36,7 @@ def test_two_stage_path_agrees_with_dense_path():
 
 def test_points_lsh_leaves_alone_get_their_exact_neighbours():
     """A point to which LSH gave no neighbour gets its exact nearest neighbours, so the graph has no isolated point."""
-    from hf_nuggets.taskset.diversity import _fill_lonely
+    from hf_nuggets.taskset.exemplars import _fill_lonely
 
     X, _ = clustered_unit_vectors(50, 3, 1, dim=8)
     rows, cols = np.repeat(np.arange(49), 2), (np.arange(98) + 1) % 49  # point 49 has no edge
