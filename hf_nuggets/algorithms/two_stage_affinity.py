@@ -17,6 +17,14 @@ exemplars; the `n x L` member similarities are summed in blocks); the final exem
 every point gets a label. `find_preference_for_k_two_stage` runs stage 1 once (it does not depend on `k`) and
 bisects the stage-2 preference. Bad graphs (isolated points, repeated edges, non-finite similarities) and impossible
 `k` raise `ValueError` with the numbers.
+
+Known limit (measured on 20-NN graphs of 32-dimensional Gaussian blobs): stage 1 often ends at `max_iter` without
+converging. A few hub points (in-degree 2-5 times the mean) and a neighbouring candidate take turns as exemplar, in
+anti-phase with a period of about 150 iterations at damping 0.9 (9 points of 20,000; 136 of 100,000). It is not a
+tie (noise on or off gives the same run), nor the graph's asymmetry (the union with the reverse graph gives the same
+decisions), and damping 0.5 to 0.97 does not remove it; absent pairs at a finite `background` removed it on 600 and
+3,000 points but not on 20,000. Stage 1 then keeps its last decision (`local_converged` is `False`); the two stages
+still matched scikit-learn's dense clustering (ARI 1.0 on 5,000 points, 20 blobs).
 """
 
 from __future__ import annotations
