@@ -227,18 +227,48 @@ def test_sparse_knn_graph_clusters_blobs():
     assert all(len(set(truth[result.labels == c])) == 1 for c in range(len(result.cluster_centers_indices)))
 
 
-def test_sparse_isolated_point_is_its_own_exemplar():
-    """A point without edges to others is its own cluster; self-edges in the input only set the default median."""
-    rows, cols, sims = [0, 1, 1, 2, 3], [1, 0, 2, 1, 3], [-1.0, -1.0, -1.5, -1.2, 0.0]
+@pytest.mark.parametrize("per_row", [False, True])
+def test_sparse_background_equals_dense_filled_matrix(per_row):
+    """With `background`, pairs without an edge count at that similarity: the result equals scikit-learn's on the dense
+    matrix filled with it (our noise off; scikit-learn's tiny noise does not move these decisions)."""
+    pytest.importorskip("sklearn")
+    X, _ = blobs(150, 5, 19, dim=8)
+    S = neg_sq_dist(X)
+    np.fill_diagonal(S, -np.inf)
+    cols = np.argsort(-S, axis=1)[:, :6].ravel()
+    rows = np.repeat(np.arange(150), 6)
+    sims = S[rows, cols]
+    fill = np.linspace(-400.0, -200.0, 150) if per_row else -300.0
+    dense = np.broadcast_to(np.asarray(fill, dtype=np.float64)[..., None] if per_row else fill, (150, 150)).copy()
+    dense[rows, cols] = sims
+    ours = sparse_affinity_propagation(
+        rows, cols, sims, 150, preference=-120.0, damping=0.9, convergence_iter=30, random_state=None, background=fill
+    )
+    sk = sklearn_fit(dense, preference=-120.0, damping=0.9, convergence_iter=30, random_state=None)
+    assert ours.converged and ours.n_iter == sk.n_iter_
+    assert np.array_equal(ours.cluster_centers_indices, np.asarray(sk.cluster_centers_indices_))
+
+
+def test_sparse_point_without_out_edges_is_its_own_exemplar():
+    """A point that others point to but that has no edge of its own can only choose itself: it is an exemplar."""
+    rows, cols, sims = [0, 1, 1, 2, 3, 0], [1, 0, 2, 1, 3, 3], [-1.0, -1.0, -1.5, -1.2, 0.0, -9.0]
     result = quiet(sparse_affinity_propagation, rows, cols, sims, 4, preference=-2.0)
-    assert result.labels[3] not in result.labels[:3]
     assert 3 in result.cluster_centers_indices
 
 
-def test_sparse_no_edges_between_points():
-    """With only self-edges, every point is an exemplar."""
-    result = sparse_affinity_propagation([0], [0], [1.0], 3)
-    assert result.labels.tolist() == [0, 1, 2] and result.n_iter == 0
+def test_sparse_isolated_points_are_refused():
+    """A point without any edge to or from another point is an error naming it (the neighbour search missed it)."""
+    rows, cols, sims = [0, 1, 1, 2, 3], [1, 0, 2, 1, 3], [-1.0, -1.0, -1.5, -1.2, 0.0]
+    with pytest.raises(ValueError, match=r"The graph has 1 isolated point .*, e.g. point 3\."):
+        sparse_affinity_propagation(rows, cols, sims, 4, preference=-2.0)
+    with pytest.raises(ValueError, match=r"3 isolated points .*, e.g. points 0, 1, 2\."):
+        sparse_affinity_propagation([0], [0], [1.0], 3)
+
+
+def test_sparse_single_point():
+    """One point, no edges: it is its own exemplar."""
+    result = sparse_affinity_propagation([], [], [], 1, preference=0.0)
+    assert result.labels.tolist() == [0] and result.cluster_centers_indices.tolist() == [0]
 
 
 def test_convergence_warning_keeps_last_decision():
@@ -333,12 +363,13 @@ def test_dense_bad_matrix(S, match):
     [
         (([0, 1], [1], [1.0, 2.0], 2), "`rows`, `cols` and `sims` must be 1-D of equal length, got 2, 1, 2"),
         (([0, 1], [1, 0], [1.0], 2), "`rows`, `cols` and `sims` must be 1-D of equal length, got 2, 2, 1"),
-        (([0, 2], [1, 0], [1.0, 1.0], 2), r"`rows` must hold indices in \[0, 2\), got 2"),
+        (([0, 2], [1, 0], [1.0, 1.0], 2), r"`rows` must hold indices in \[0, 2\), got 2 at edge 1"),
         (([0, 1], [-1, 0], [1.0, 1.0], 2), r"`cols` must hold indices in \[0, 2\), got -1"),
         (([0.5], [1], [1.0], 2), "`rows` must be a 1-D integer array"),
-        (([0, 1], [1, 0], [1.0, np.nan], 2), "`sims` must hold finite real numbers, got nan"),
+        (([0, 1], [1, 0], [1.0, np.nan], 2), r"`sims` must be finite, got nan at edge 1 \(1 -> 0\)"),
+        (([0, 1, 1], [1, 0, 2], [1.0, 1.0, np.inf], 3), r"got inf at edge 2 \(1 -> 2\); 1 non-finite in all"),
         (([0, 0], [1, 1], [1.0, 2.0], 2), r"must not repeat an edge, got \(0, 1\) twice"),
-        (([], [], [], 2), "`sims` is empty, so `preference` must be given"),
+        (([], [], [], 2), "The graph has 2 isolated points"),
         (([], [], [], 0), "`n` must be an integer >= 1, got 0"),
     ],
 )

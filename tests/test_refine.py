@@ -97,6 +97,31 @@ def test_affinity_selector_returns_exemplars_of_clusters(refine):
     assert sum(tasks["cluster_size"]) == len(rows)
 
 
+@pytest.mark.parametrize(("sparse_above", "path"), [(1000, "dense"), (20, "two-stage")])
+def test_affinity_selector_path_depends_on_the_pool_size(refine, monkeypatch, sparse_above, path):
+    """Up to `SPARSE_ABOVE` rows the affinity selector is dense; above, two stages over an LSH kNN graph. Both find
+    one exemplar per topic, and the provenance and description say which path ran."""
+    import hf_nuggets.taskset.exemplars as exemplars
+
+    monkeypatch.setattr(exemplars, "SPARSE_ABOVE", sparse_above)
+    rows = pool_rows(120)
+    tasks, made = refine(
+        rows,
+        size=6,
+        top_quality=0,
+        quality=by_length,
+        embedder=topic_embedder,
+        selector="affinity",
+        dedup=False,
+        progress=False,
+        return_provenance=True,
+    )
+    assert made["diversity"]["path"] == path and f"selector=affinity ({path})" in tasks.info.description
+    assert {next(t for t in TOPICS if t in text) for text in tasks["instruction"]} == set(TOPICS)
+    assert sum(tasks["cluster_size"]) == 120
+    assert set(made["seconds"]) == {"gates", "quality", "near_duplicates", "embedding", "diversity"}
+
+
 def test_near_duplicates_never_both_enter(refine):
     """Two phrasings of one task: only the better one can be chosen."""
     rows = pool_rows(12)
@@ -168,6 +193,23 @@ def test_refine_the_shipped_sample_with_the_embedded_models():
     assert list(tasks["refine_reason"]) == ["quality"] * 4 + ["kcenter"] * 12
     assert near_duplicates(texts_of(tasks), threshold=0.7).pairs.size == 0
     assert all(tasks["quality_score"][i] >= tasks["quality_score"][i + 1] for i in range(3))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("selector", ["kcenter", "affinity"])
+def test_refined_tasks_from_the_first_sample_rows_carry_no_flaw(selector):
+    """The new user's run (issue 17): 4 tasks from the first 16 sample rows, which hold a `<nooutput>` row and answers
+    to other questions (one about penguins), with the embedded models: the gates keep every flawed row out."""
+    from hf_nuggets import load_sample_dataset
+
+    data = load_sample_dataset().select(range(16))
+    flawed = {i for i, flaw in enumerate(data["flaw"]) if flaw}
+    assert {9, 15} <= flawed  # the <nooutput> row and the penguins row
+    tasks, made = refine_task_set(
+        data.remove_columns("flaw"), size=4, top_quality=1, selector=selector, progress=False, return_provenance=True
+    )
+    assert len(tasks) == 4 and not flawed & set(made["rows"])
+    assert made["gated"]["by_gate"]["placeholder"] >= 1 and made["gated"]["by_gate"]["unaligned"] >= 2
 
 
 def test_refine_command_writes_the_task_set(tmp_path, monkeypatch, capsys, tiny_model_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -155,7 +156,9 @@ def refine_task_set(
     3. Embeddings of the remaining pool (the embedded all-MiniLM-L6-v2 by default).
     4. Diversity: `kcenter` adds rows by greedy farthest-point selection seeded with the quality picks (the
        paper's choice); `affinity` adds the exemplars of affinity propagation over the cosine similarities of the
-       rest, with the preference found by bisection so the number of exemplars is what is missing.
+       rest, with the preference found by bisection so the number of exemplars is what is missing. Up to
+       `exemplars.SPARSE_ABOVE` (250) rows, dense affinity propagation over all pairs; above, two-stage affinity
+       propagation over the rows' 20-NN graph found by SimHash LSH (`taskset.exemplars.affinity_exemplars`).
 
     Args:
         dataset (`datasets.Dataset` or `list[dict]`): The pool of instruction examples.
@@ -193,7 +196,9 @@ def refine_task_set(
         nearest to among the pool), and `row`, the task's row in `dataset`. With `return_provenance`, a tuple of it
         and a dict: `rows_in`, `gated` (`rows` and `by_gate`, a row counting under each gate that fires),
         `near_duplicates`, `quality`, `selector`, `size`, `top_quality`, `pool`, `dedup_threshold` (`None` without
-        dedup), `seed` and `rows` (the `row` column).
+        dedup), `seed`, `diversity` (which path ran: `path` is `"kcenter"`, `"dense"` or `"two-stage"` (affinity),
+        or `"none"`, with the figures of `affinity_exemplars`), `seconds` (wall time of each step: `gates`,
+        `quality`, `near_duplicates`, `embedding`, `diversity`) and `rows` (the `row` column).
 
     Raises:
         TaskPoolTooSmallError: Fewer rows than `size` are left (checked before the model runs, after the gates and
@@ -260,7 +265,10 @@ def refine_task_set(
         gate_settings = read["gate_settings"]  # calibrated once, on the first slice
         flags.extend(read["flags"])
 
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
     _sliced(examples, read_gates, should_stop, "reading the gates' signals", STOP_CHECK_ROWS)
+    timings["gates"] = time.perf_counter() - clock
     keep = np.array([i for i, f in enumerate(flags) if not f], dtype=np.int64)  # rows of `dataset`
     by_gate = flag_counts(flags)
     gated = {"rows": total - len(keep), "by_gate": by_gate}
@@ -270,7 +278,9 @@ def refine_task_set(
         )
     kept = [examples[i] for i in keep]
     quality_rows = dataset.select(keep.tolist()) if hasattr(dataset, "select") else dataset
+    clock = time.perf_counter()
     scores, quality_name = _quality(kept, quality, quality_rows, prospector, progress, should_stop)
+    timings["quality"] = time.perf_counter() - clock
     if len(scores) != len(kept):
         raise ValueError(f"`quality` returned {len(scores)} scores for {len(kept)} rows.")
     ranked = np.lexsort((np.arange(len(scores)), -scores))  # best first, ties by row order
@@ -278,6 +288,7 @@ def refine_task_set(
     quality_rank[ranked] = np.arange(len(scores))
     candidates = ranked[:pool]
 
+    clock = time.perf_counter()
     removed = 0
     if dedup:
         texts = [task_text(kept[i]) for i in candidates]
@@ -296,6 +307,8 @@ def refine_task_set(
                 + (f"; the best {pool} by quality kept" if pool < len(kept) else "")
                 + ")",
             )
+    timings["near_duplicates"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     chosen = list(candidates[:top_quality])
     texts = [task_text(kept[i]) for i in candidates]
     parts = _sliced(
@@ -305,6 +318,9 @@ def refine_task_set(
     vectors = np.concatenate(parts)
     need = size - len(chosen)
     cluster = np.full(len(candidates), -1)
+    diversity: dict = {"path": selector if need > 0 else "none"}
+    timings["embedding"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     if need > 0 and selector == "kcenter":
         from ..algorithms.kcenter import kcenter_greedy
 
@@ -313,19 +329,19 @@ def refine_task_set(
         chosen = [candidates[p] for p in picks]
         cluster = np.argmax(vectors @ vectors[picks].T, axis=1)
     elif need > 0:
-        from ..algorithms.affinity import find_preference_for_k
+        from .exemplars import SPARSE_ABOVE, affinity_exemplars
 
         rest = np.arange(len(chosen), len(candidates))
-        sims = vectors[rest] @ vectors[rest].T
-        search = find_preference_for_k(sims.astype(np.float64), need, random_state=seed)
-        exemplars = [int(rest[e]) for e in search.result.cluster_centers_indices]
+        centers, labels, diversity = affinity_exemplars(vectors[rest], need, seed=seed, sparse_above=SPARSE_ABOVE)
+        exemplars = [int(rest[e]) for e in centers]
         seeded = len(chosen)
         chosen += [candidates[e] for e in exemplars]
-        labels = np.asarray(search.result.labels)
+        labels = np.asarray(labels)
         cluster[rest] = np.where(labels >= 0, labels + seeded, -1)
         cluster[:seeded] = np.arange(seeded)
     else:
         cluster[: len(chosen)] = np.arange(len(chosen))
+    timings["diversity"] = time.perf_counter() - clock
     sizes = np.bincount(cluster[cluster >= 0], minlength=len(chosen))
     logger.info(
         "Refined %d tasks from %d rows (%d gated, %d near-duplicates removed).",
@@ -354,7 +370,9 @@ def refine_task_set(
     out.info.description = (
         f"Task set refined by hf-nuggets: gates dropped {gated['rows']} of {total} rows"
         + (f" ({', '.join(f'{k} {v}' for k, v in by_gate.items() if v)})" if gated["rows"] else "")
-        + f", quality={quality_name}, selector={selector}, dedup={dedup} ({removed} near-duplicates removed), "
+        + f", quality={quality_name}, selector={selector}"
+        + (f" ({diversity['path']})" if selector == "affinity" else "")
+        + f", dedup={dedup} ({removed} near-duplicates removed), "
         f"size={size}, top_quality={top_quality}, pool={pool}."
     )
     if not return_provenance:
@@ -370,6 +388,8 @@ def refine_task_set(
         "pool": pool,
         "dedup_threshold": dedup_threshold if dedup else None,
         "seed": seed,
+        "diversity": diversity,
+        "seconds": {name: round(value, 3) for name, value in timings.items()},
         "rows": [row["row"] for row in rows],
     }
     return out, provenance
