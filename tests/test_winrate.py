@@ -283,6 +283,23 @@ def test_unknown_judge_raises():
         alpaca_eval_winrate(["a"], ["b"], ["i"], judge="gpt")
 
 
+@pytest.mark.parametrize(
+    ("preferences", "predictions", "why"),
+    [
+        ([2, 1, 2], ["a", "bb", "ccc"], "only 3 pair(s) have a preference"),
+        ([2, 1, 2, 1, 2, 1], ["aa"] * 6, "every pair has the same length difference"),
+    ],
+)
+def test_lc_nan_says_why(preferences, predictions, why):
+    """A length-controlled win rate that cannot be fitted is NaN with `lc_note` saying why, in `compute_winrate`
+    too (the Space shows it)."""
+    references = ["b"] * len(preferences)
+    lc = length_controlled_winrate(preferences, predictions, references)
+    assert math.isnan(lc["length_controlled_winrate"]) and why in lc["lc_note"]
+    assert compute_winrate(predictions, references, preferences)["lc_note"] == lc["lc_note"]
+    assert "lc_note" not in compute_winrate(["a", "bb", "c", "dddd", "ee"], ["b"] * 5, [2, 1, 2, 1, 1.5])
+
+
 def test_lc_variant_needs_difficulty():
     """A GLM with instruction difficulty needs it."""
     with pytest.raises(ValueError, match="'length_controlled_noreg' needs `instruction_difficulty`"):

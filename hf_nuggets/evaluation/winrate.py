@@ -272,8 +272,8 @@ def length_controlled_winrate(
 
     Returns:
         `dict`: `length_controlled_winrate` and `lc_standard_error` (percent), `lc_variant`, the chosen `lc_C` and
-        the fitted `lc_weights`. Both numbers are NaN (with a warning) when fewer than 5 pairs have a preference
-        or all pairs have the same length difference.
+        the fitted `lc_weights`. Both numbers are NaN when fewer than 5 pairs have a preference or all pairs have
+        the same length difference; `lc_note` then says why (and is logged as a warning).
     """
     prefs = check_preferences(preferences)
     n = len(prefs)
@@ -287,20 +287,26 @@ def length_controlled_winrate(
         raise ValueError(f"`instruction_difficulty` must have one value per pair ({n}), got shape {difficulty.shape}.")
     name = _resolve_variant(variant, difficulty is not None, gamed_annotations is not None)
     spec = GLM_VARIANTS[name]
-    nan_out = {"length_controlled_winrate": math.nan, "lc_standard_error": math.nan, "lc_variant": name}
-
     delta = np.array([len(r) for r in references], dtype=np.float64) - np.array([len(p) for p in predictions])
     scale = np.std(delta, ddof=1) if n > 1 else 0.0
     valid = ~np.isnan(prefs)
     if valid.sum() < LC_N_SPLITS or not scale > 0:
-        logger.warning(
-            "The length-controlled win rate needs at least %d pairs with a preference and pairs of different "
-            "length differences (got %d pairs with a preference, length-difference std %s); it is NaN.",
-            LC_N_SPLITS,
-            int(valid.sum()),
-            scale,
+        why = (
+            f"only {int(valid.sum())} pair(s) have a preference"
+            if valid.sum() < LC_N_SPLITS
+            else "every pair has the same length difference"
         )
-        return nan_out
+        note = (
+            f"The length-controlled win rate needs at least {LC_N_SPLITS} pairs with a preference, and pairs whose "
+            f"outputs differ in length by different amounts; {why}, so it is NaN."
+        )
+        logger.warning(note)
+        return {
+            "length_controlled_winrate": math.nan,
+            "lc_standard_error": math.nan,
+            "lc_variant": name,
+            "lc_note": note,
+        }
 
     def design(tanh_len: np.ndarray, diff: np.ndarray | None, not_gamed: float) -> np.ndarray:
         columns = [tanh_len] + ([diff] if spec["difficulty"] else []) + [np.full(len(tanh_len), not_gamed)]
@@ -361,7 +367,8 @@ def compute_winrate(
 
     Returns:
         `dict`: the `head_to_head` metrics, `avg_length` (the integer part of the model's mean output length in
-        characters), and with `length_controlled`, `length_controlled_winrate`, `lc_standard_error`, `lc_variant`.
+        characters), and with `length_controlled`, `length_controlled_winrate`, `lc_standard_error`, `lc_variant`
+        (and `lc_note`, why, when the length-controlled win rate is NaN).
 
     Example:
         ```python
@@ -389,7 +396,9 @@ def compute_winrate(
             variant=lc_variant,
             gamed_annotations=gamed_annotations,
         )
-        out.update({k: lc[k] for k in ("length_controlled_winrate", "lc_standard_error", "lc_variant")})
+        out.update(
+            {k: lc[k] for k in ("length_controlled_winrate", "lc_standard_error", "lc_variant", "lc_note") if k in lc}
+        )
     return out
 
 
