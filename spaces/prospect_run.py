@@ -43,6 +43,33 @@ logger = logging.getLogger("hf_nuggets.space")
 MAX_SECONDS = 600
 DEFAULT_SECONDS = 120
 DEFAULT_TASKS = 8
+#: Row-task pairs a second the embedded prospector scores on a 2-vCPU machine (the run summary's `pairs_per_s`):
+#: measured by the browser test, 16 sample rows against 8 tasks, 1 min 14 s in all (spaces/README.md).
+MEASURED_PAIRS_PER_S = 1.9
+#: Share of the time budget that the default run is planned to take at that pace, the rest a margin for loading the
+#: model, the zero-shot pass and a slower or busier machine (a free Space is shared).
+BUDGET_SHARE = 0.5
+#: The rows scored by default: as many as the measured pace scores against the default tasks in half the default
+#: time budget (`MEASURED_PAIRS_PER_S * DEFAULT_SECONDS * BUDGET_SHARE / DEFAULT_TASKS`, rounded down: 14).
+DEFAULT_ROWS = int(MEASURED_PAIRS_PER_S * DEFAULT_SECONDS * BUDGET_SHARE / DEFAULT_TASKS)
+
+
+def expected_seconds(rows: int, num_tasks: int) -> float:
+    """The seconds a run of `rows` rows against `num_tasks` tasks takes at the measured pace of the embedded
+    prospector on a 2-vCPU machine (`MEASURED_PAIRS_PER_S`)."""
+    return rows * num_tasks / MEASURED_PAIRS_PER_S
+
+
+def default_run_hint() -> str:
+    """What the idle status line says: the default run, how long it takes, and that the budget bounds it."""
+    return (
+        f"The default run, {DEFAULT_ROWS} rows against {DEFAULT_TASKS} tasks, takes about "
+        f"{duration(expected_seconds(DEFAULT_ROWS, DEFAULT_TASKS))} on a free 2-vCPU Space "
+        f"({MEASURED_PAIRS_PER_S:g} row-task pairs a second). More rows take longer: the time budget stops the run "
+        "early and keeps the rows scored by then."
+    )
+
+
 TASKS_SHIPPED = "Shipped task set (16 varied tasks)"
 TASKS_REFINED = "Refined from my data"
 TASKS_UPLOADED = "Upload a task set"
@@ -137,7 +164,9 @@ def check_request(
     task_rows = None
     mapping = check_rows(dataset, columns, rows)
     if task_mode == TASKS_UPLOADED:
-        task_rows, _ = read_upload(task_file, what="task file", max_mb=max_upload_mb, max_data_mb=max_data_mb)
+        task_rows, _ = read_upload(
+            task_file, field="the Task set file box", max_mb=max_upload_mb, max_data_mb=max_data_mb
+        )
         GoldenScorer(None, task_rows, num_tasks=num_tasks)  # validates the columns, loads nothing
     elif task_mode == TASKS_REFINED and rows < num_tasks:
         raise UserError(f"Refining {num_tasks} tasks needs at least {num_tasks} rows; {rows} are selected.")
@@ -321,6 +350,11 @@ def outputs(
     return (session, status, *buttons, results, hist, stats, table, tasks, summary, report, *downloads)
 
 
+def shown(frame: Any) -> dict:
+    """A table's update: `frame`, made visible (the tables are hidden until they have rows)."""
+    return gr.update(value=frame, visible=True)
+
+
 def progress_outputs(
     session: dict, page: PageCallback, request: RunRequest, stop: threading.Event, started: float, progress: Any
 ) -> tuple:
@@ -343,7 +377,7 @@ def progress_outputs(
         message_html("info", text, progress=len(scores) / rows),
         results=gr.update(visible=bool(scores)),
         hist=hist,
-        tasks=tasks_frame(page.tasks) if page.tasks else SKIP,
+        tasks=shown(tasks_frame(page.tasks)) if page.tasks else SKIP,
     )
 
 
@@ -385,8 +419,8 @@ def done_outputs(
         results=gr.update(visible=True),
         hist=histogram_html(ungated_scores, kept, num_tasks),
         stats=stats_html(summary, kept, top_percent, threshold, note),
-        table=results_table(rows_scored, request.mapping, show),
-        tasks=tasks_frame(request.tasks_used(summary)),
+        table=shown(results_table(rows_scored, request.mapping, show)),
+        tasks=shown(tasks_frame(request.tasks_used(summary))),
         summary=public_summary,
         report=format_summary(summary, rows_scored),
         downloads=(
@@ -423,8 +457,8 @@ def failed_outputs(
                 rows_scored[SCORE_COLUMN], n_selected(len(scored), request.top_percent), page.num_tasks
             ),
             stats="",
-            table=results_table(rows_scored, request.mapping, show),
-            tasks=tasks_frame(page.tasks or []),
+            table=shown(results_table(rows_scored, request.mapping, show)),
+            tasks=shown(tasks_frame(page.tasks)) if page.tasks else gr.update(visible=False),
             summary={"cancelled": True, "rows_scored": len(scored)},
             report="",
             downloads=(
@@ -492,7 +526,9 @@ class RunHandler:
             )  # fmt: skip
             out_dir = Path(tempfile.mkdtemp(prefix="run-", dir=workspace(session)))
             config = asked.config(out_dir, self.batch_size)
-        except (UserError, ValueError, KeyError, TypeError) as err:
+        except Exception as err:  # noqa: BLE001 - every failure is a message
+            if not isinstance(err, (UserError, ValueError, KeyError, TypeError)):
+                logger.exception("Prospecting not started")
             yield outputs(session, message_html("error", error_text(err)), running=False)
             return
 
@@ -511,6 +547,8 @@ class RunHandler:
             message_html("info", "Starting…", progress=0.0),
             running=True,
             results=gr.update(visible=False),
+            table=gr.update(visible=False),  # the last run's rows, until this run has its own
+            tasks=gr.update(visible=False),
             downloads=hidden,
         )
         seen = None
@@ -524,10 +562,16 @@ class RunHandler:
         finally:
             stop.set()  # a closed page stops its job too
             _STOPS.pop(key, None)
-        if job.error is not None:
-            yield failed_outputs(session, job.error, page, asked, out_dir, show)
-        else:
-            yield done_outputs(session, job.result, asked, out_dir, started, show)
+        try:
+            if job.error is not None:
+                yield failed_outputs(session, job.error, page, asked, out_dir, show)
+            else:
+                yield done_outputs(session, job.result, asked, out_dir, started, show)
+        except Exception as err:  # noqa: BLE001 - showing the results failed: a message, not error badges
+            logger.exception("Results not shown")
+            yield outputs(
+                session, message_html("error", f"Could not show the results: {error_text(err)}"), running=False
+            )
 
 
 def cancel(request: gr.Request):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from hf_nuggets import load_sample_dataset, push_scored_dataset
 from hf_nuggets.data.loading import FILE_BUILDERS, sample_dataset_path
 from hf_nuggets.publish.hub import HubPushError
 from prospect_run import (
+    DEFAULT_ROWS,
     DEFAULT_SECONDS,
     DEFAULT_TASKS,
     MAX_SECONDS,
@@ -23,9 +25,20 @@ from prospect_run import (
     TASKS_UPLOADED,
     RunHandler,
     cancel,
+    default_run_hint,
 )
 from prospectors import Prospectors
-from rendering import SHOW_ALL, SHOW_ENDS, UserError, error_text, message_html, preview_frame, results_table
+from rendering import (
+    SHOW_ALL,
+    SHOW_ENDS,
+    UserError,
+    count_slider,
+    error_text,
+    message_html,
+    plural,
+    preview_frame,
+    results_table,
+)
 from visitor_data import MAX_DATA_MB, NONE, guess_columns, load_hub_dataset, read_upload
 
 logger = logging.getLogger("hf_nuggets.space")
@@ -58,19 +71,24 @@ class DataLoader:
     def upload(self, file: str | None, session: dict):
         if not file:
             return (session, gr.skip(), gr.skip(), *(gr.skip(),) * 4, gr.skip())
-        try:
+
+        def read():
             dataset, more = read_upload(
-                file, max_mb=self.max_upload_mb, max_rows=self.max_rows, max_data_mb=self.max_data_mb
+                file,
+                field="the data upload box",
+                max_mb=self.max_upload_mb,
+                max_rows=self.max_rows,
+                max_data_mb=self.max_data_mb,
             )
-        except UserError as err:
-            return self.failed(session, err)
-        return self.loaded(session, dataset, Path(file).name, "file", more=more)
+            return dataset, Path(file).name, "file", more
+
+        return self.load(session, read)
 
     def sample(self, session: dict):
-        return self.loaded(session, load_sample_dataset(), sample_dataset_path().name, "sample")
+        return self.load(session, lambda: (load_sample_dataset(), sample_dataset_path().name, "sample", False))
 
     def hub(self, repo_id: str, config: str, split: str, session: dict):
-        try:
+        def read():
             dataset, more = load_hub_dataset(
                 repo_id,
                 config,
@@ -79,19 +97,25 @@ class DataLoader:
                 max_data_mb=self.max_data_mb,
                 endpoint=self.hub_endpoint,
             )
-        except UserError as err:
-            return self.failed(session, err)
-        return self.loaded(session, dataset, repo_id.strip(), "hub", more=more)
+            return dataset, repo_id.strip(), "hub", more
 
-    def loaded(self, session: dict, dataset: Any, source: str, kind: str, *, more: bool = False):
+        return self.load(session, read)
+
+    def load(self, session: dict, read: Callable[[], tuple[Any, str, str, bool]]):
+        """Read data with `read` (which returns the dataset, its source, its kind and whether rows were left out)
+        and show it; any failure is a one-line message, and the page is reset to "no data"."""
+        try:
+            return self.loaded(session, *read())
+        except Exception as err:  # noqa: BLE001 - every failure is a message, never an error badge
+            return self.failed(session, err)
+
+    def loaded(self, session: dict, dataset: Any, source: str, kind: str, more: bool = False):
         note = ""
         if len(dataset) > self.max_rows:
             note = f" Only the first {self.max_rows} of its {len(dataset)} rows are kept."
             dataset = dataset.select(range(self.max_rows))
         elif more:
             note = f" Only the first {self.max_rows} rows are kept."
-        session["data"] = {"dataset": dataset, "source": source, "kind": kind}
-        session["result"] = None
         guess = guess_columns(dataset.column_names)
         choices = [NONE, *dataset.column_names]
         if "messages" in guess:
@@ -99,29 +123,42 @@ class DataLoader:
         elif guess.get("instruction") and guess.get("output"):
             mapping_note = "Columns mapped below; change them if needed."
         else:
-            mapping_note = "Map the instruction and output columns below."
+            mapping_note = "Pick the instruction and output columns in the dropdowns below."
         status = message_html(
             "ok",
-            f"<b>{html.escape(source)}</b>: {len(dataset)} rows, columns "
+            f"<b>{html.escape(source)}</b>: {plural(len(dataset), 'row')}, columns "
             f"{', '.join(f'<code>{html.escape(c)}</code>' for c in dataset.column_names)}.{html.escape(note)} "
             f"{html.escape(mapping_note)}",
             raw=True,
         )
+        preview = gr.update(value=preview_frame(dataset), visible=True)
+        session["data"] = {"dataset": dataset, "source": source, "kind": kind}
+        session["result"] = None
         return (
             session,
             status,
-            gr.update(value=preview_frame(dataset), visible=True),
+            preview,
             *(
                 gr.update(choices=choices, value=guess.get(k) or NONE)
                 for k in ("instruction", "input", "output", "messages")
             ),
-            gr.update(maximum=len(dataset), value=len(dataset)),
+            count_slider(len(dataset), default=DEFAULT_ROWS, limit=self.max_rows),
         )
 
-    @staticmethod
-    def failed(session: dict, err: BaseException):
-        logger.info("Data not loaded: %s", err)
-        return (session, message_html("error", error_text(err)), gr.skip(), *(gr.skip(),) * 4, gr.skip())
+    def failed(self, session: dict, err: BaseException):
+        """The page after data failed to load: the message, and no data (the columns and rows reset)."""
+        if isinstance(err, UserError):
+            logger.info("Data not loaded: %s", err)
+        else:
+            logger.exception("Data not loaded")
+        session.pop("data", None)
+        return (
+            session,
+            message_html("error", error_text(err)),
+            gr.update(value=None, visible=False),
+            *(gr.update(choices=[NONE], value=NONE) for _ in range(4)),
+            count_slider(None, default=DEFAULT_ROWS, limit=self.max_rows),
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -129,14 +166,19 @@ class DataLoader:
 
 
 def show_rows(session: dict, show: str):
-    """The results table in the view asked for (the best and worst rows, or all of them)."""
+    """The results table in the view asked for (the best and worst rows, or all of them), and the run's status line
+    (left as it is, or the message of a failure)."""
     result = session.get("result")
     if not result or not result.get("parquet"):
-        return gr.skip()
-    from datasets import Dataset
+        return gr.skip(), gr.skip()
+    try:
+        from datasets import Dataset
 
-    scored = Dataset.from_parquet(result["parquet"], cache_dir=str(Path(result["dir"]) / "hf-cache"))
-    return results_table(scored.to_dict(), result["mapping"], show)
+        scored = Dataset.from_parquet(result["parquet"], cache_dir=str(Path(result["dir"]) / "hf-cache"))
+        return results_table(scored.to_dict(), result["mapping"], show), gr.skip()
+    except Exception as err:  # noqa: BLE001 - every failure is a message
+        logger.exception("Rows not shown")
+        return gr.skip(), message_html("error", f"Could not show the rows: {error_text(err)}")
 
 
 class HubPush:
@@ -264,15 +306,16 @@ def build_prospect_tab(
                     num_tasks = gr.Slider(
                         1, 32, value=DEFAULT_TASKS, step=1, label="Tasks", info="The shipped set has 16."
                     )
-                    rows = gr.Slider(1, max_rows, value=300, step=1, label="Rows to score", elem_id="rows")
+                    rows = gr.Slider(
+                        1, max_rows, value=min(DEFAULT_ROWS, max_rows), step=1, label="Rows to score", elem_id="rows"
+                    )
                 with gr.Row():
                     seconds = gr.Slider(10, MAX_SECONDS, value=DEFAULT_SECONDS, step=10, label="Time budget (s)")
                     top = gr.Slider(1, 50, value=5, step=1, label="Keep the top %")
                 with gr.Row():
                     run_btn = gr.Button("⛏️ Prospect", variant="primary", elem_id="run", scale=3)
                     cancel_btn = gr.Button("Cancel", variant="stop", visible=False, elem_id="cancel", scale=1)
-                idle = "The sample with 8 tasks takes 1 to 3 minutes on a free 2-vCPU Space."
-                run_status = gr.HTML(message_html("info", idle), elem_id="run-status")
+                run_status = gr.HTML(message_html("info", default_run_hint()), elem_id="run-status")
         with gr.Column(visible=False, elem_classes="nug-step") as results:
             gr.Markdown("### ③ See the scores")
             with gr.Row(equal_height=False):
@@ -286,11 +329,14 @@ def build_prospect_tab(
                 interactive=False,
                 wrap=True,
                 max_height=460,
+                visible=False,  # until there are rows to show
                 elem_id="results-table",
                 column_widths=["6%", "5%", "8%", "7%", "33%", "31%", "10%"],
             )
             with gr.Accordion("Task set used", open=False):
-                tasks_table = gr.Dataframe(interactive=False, wrap=True, max_height=300)
+                tasks_table = gr.Dataframe(
+                    interactive=False, wrap=True, max_height=300, visible=False, elem_id="tasks-table"
+                )
             with gr.Accordion("Run summary", open=False):
                 report = gr.Code(label="As the command line prints it", language=None, interactive=False)
                 summary_json = gr.JSON(label="summary.json")
@@ -335,5 +381,5 @@ def build_prospect_tab(
         show_progress="minimal",
     )
     cancel_btn.click(cancel, None, run_status, api_name="cancel", concurrency_limit=None, queue=False)
-    show.change(show_rows, [session, show], table, api_name="show_rows")
+    show.change(show_rows, [session, show], [table, run_status], api_name="show_rows")
     push_btn.click(pushes.push, [session, repo_id, private, token], [push_status, token], api_name="push")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,8 +86,36 @@ def stop_message(stops: Mapping[str, Any], request: Any, *, idle: str, stopping:
 
 
 def clip(text: Any, width: int = TABLE_TEXT) -> str:
+    """`text` on one line (every run of white space made one space), cut to `width` characters: for messages."""
     text = " ".join(str(text or "").split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def cell_text(text: Any, width: int = TABLE_TEXT) -> str:
+    """`text` for a table cell, cut to `width` characters: its line breaks and indentation are kept (code stays
+    code), trailing spaces and runs of blank lines are not."""
+    text = "" if text is None else str(text)
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+def plural(count: int, noun: str) -> str:
+    """`count` and `noun`, with an s unless `count` is 1: "1 row", "8 rows"."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def count_slider(count: int | None, *, default: int, limit: int) -> dict:
+    """The update of a slider that picks the first N of `count` items (rows, pairs), to `default` at most.
+
+    Gradio refuses a slider whose minimum is not below its maximum, so one item gives a fixed slider from 0 to 1 at 1;
+    `None` (nothing loaded) sets it back to 1 to `limit`.
+    """
+    if count is None:
+        return gr.update(minimum=1, maximum=limit, value=min(default, limit), interactive=True)
+    if count <= 1:
+        return gr.update(minimum=0, maximum=1, value=1, interactive=False)
+    return gr.update(minimum=1, maximum=count, value=min(default, count), interactive=True)
 
 
 def duration(seconds: float) -> str:
@@ -218,8 +247,8 @@ def results_table(scored_rows: Mapping[str, list], mapping: Mapping, show: str):
             "row": i,
             "golden score": round(float(scores[i]), 4),
             "gain": round(float(gains[i]), 4),
-            "instruction": clip(example.instruction),
-            "answer": clip(example.output) or "(empty)",
+            "instruction": cell_text(example.instruction),
+            "answer": cell_text(example.output) or "(empty)",
         }
         if flags is not None:
             record["flags"] = flags[i]
@@ -233,14 +262,14 @@ def tasks_frame(tasks: Sequence[Mapping[str, Any]]):
     import pandas as pd
 
     keep = ("instruction", "input", "output", "refine_reason")
-    return pd.DataFrame([{k: clip(t.get(k), 120) for k in keep if k in t} for t in tasks])
+    return pd.DataFrame([{k: cell_text(t.get(k), 120) for k in keep if k in t} for t in tasks])
 
 
 def preview_frame(dataset: Any, n: int = 5):
     import pandas as pd
 
     rows = dataset.select(range(min(n, len(dataset)))).to_list()
-    return pd.DataFrame([{k: clip(v, 48) for k, v in row.items()} for row in rows])
+    return pd.DataFrame([{k: cell_text(v, 48) for k, v in row.items()} for row in rows])
 
 
 class NuggetsBlocks(gr.Blocks):

@@ -31,6 +31,8 @@ MAX_DATA_MB = 100
 MAX_ROWS = 5000
 #: Rows of a parquet file decoded at a time before the budget is checked again.
 PARQUET_BATCH_ROWS = 16
+#: The first bytes of the compressed files and archives a visitor may upload by mistake.
+ARCHIVES = {b"\x1f\x8b": "gzip file", b"PK\x03\x04": "zip archive", b"(\xb5/\xfd": "zstd file"}
 #: The column dropdowns' "no column".
 NONE = "(none)"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -51,6 +53,22 @@ def drop_workspace(session: Any) -> None:
     root = session.get("root") if isinstance(session, dict) else None
     if root:
         shutil.rmtree(root, ignore_errors=True)
+
+
+class BadLine(Exception):
+    """A line of a text file that cannot be read (`line`: its number, from 1; `problem`: what is wrong with it)."""
+
+    def __init__(self, line: int, problem: str):
+        super().__init__(f"line {line} {problem}")
+        self.line, self.problem = line, problem
+
+
+def _decode(raw: bytes, line: int) -> str:
+    """A line of a file as text; `BadLine` naming the first byte that is not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadLine(line, f"is not UTF-8 text (it holds the byte 0x{raw[err.start]:02x})") from None
 
 
 class OverBudget(Exception):
@@ -101,25 +119,68 @@ def _parquet_table(file: Path, max_rows: int, max_bytes: int):
     return table.slice(0, max_rows), table.num_rows > max_rows
 
 
-def _json_records(file: Path) -> Iterator[bytes]:
-    """The records of a JSON file, one JSON text each: the items of a top-level array, or the lines of JSON Lines."""
+def _json_kind(value: Any) -> str | None:
+    """The JSON type of a value, as a visitor reads it (`None` for null, which fits any column)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "object"}[type(value)]
+
+
+def _json_records(file: Path) -> Iterator[tuple[int, bytes]]:
+    """The records of a JSON file with the line each starts on, one JSON text each: the items of a top-level array,
+    or the lines of JSON Lines.
+
+    Raises:
+        `BadLine`: On the first line that is not UTF-8, not JSON, or not a JSON object, or whose field holds another
+            type of value than the records before it (a string where they hold numbers).
+    """
     with open(file, "rb") as handle:
         head = handle.read(4096).lstrip()
+    kinds: dict[str, str] = {}
+
+    def checked(record: Any, line: int) -> bytes:
+        if not isinstance(record, dict):
+            raise BadLine(line, f"holds a JSON {_json_kind(record) or 'null'}, not an object of named fields")
+        for key, value in record.items():
+            kind = _json_kind(value)
+            if kind is not None and kinds.setdefault(key, kind) != kind:
+                raise BadLine(line, f"has a {kind} in `{key}`, where the records before it have a {kinds[key]}")
+        return json.dumps(record, ensure_ascii=False).encode("utf-8")
+
     if not head.startswith(b"["):
         with open(file, "rb") as handle:
-            for line in handle:
-                if line.strip():
-                    yield line.strip()
+            for number, raw in enumerate(handle, start=1):
+                text = _decode(raw, number).strip()
+                if not text:
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as err:
+                    raise BadLine(number, f"is not valid JSON ({err.msg} at column {err.colno})") from None
+                yield number, checked(record, number)
         return
-    text = file.read_text(encoding="utf-8")  # no larger than the upload limit
+    raw = file.read_bytes()  # no larger than the upload limit
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise BadLine(line, f"is not UTF-8 text (it holds the byte 0x{raw[err.start]:02x})") from None
     decoder, at = json.JSONDecoder(), text.index("[") + 1
     while True:
         while at < len(text) and text[at] in " \t\r\n,":
             at += 1
         if at >= len(text) or text[at] == "]":
             return
-        record, end = decoder.raw_decode(text, at)
-        yield json.dumps(record, ensure_ascii=False).encode("utf-8")
+        line = text.count("\n", 0, at) + 1
+        try:
+            record, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as err:
+            raise BadLine(err.lineno, f"is not valid JSON ({err.msg} at column {err.colno})") from None
+        yield line, checked(record, line)
         at = end
 
 
@@ -129,7 +190,7 @@ def _json_table(file: Path, max_rows: int, max_bytes: int):
     import pyarrow.json as paj
 
     kept, size = [], 0
-    for record in _json_records(file):
+    for _, record in _json_records(file):
         if len(kept) == max_rows:
             return paj.read_json(io.BytesIO(b"\n".join(kept))), True
         kept.append(record)
@@ -148,26 +209,29 @@ def _csv_table(file: Path, max_rows: int, max_bytes: int):
     import pyarrow as pa
 
     lines: list[str] = []
-    with open(file, encoding="utf-8", newline="") as handle:
+    with open(file, "rb") as handle:
 
         def read_lines() -> Iterator[str]:
-            for line in handle:
-                lines.append(line)
-                yield line
+            for number, raw in enumerate(handle, start=1):
+                lines.append(_decode(raw, number))
+                yield lines[-1]
 
-        reader, kept, size, more = csv.reader(read_lines()), 0, 0, False
-        header = next(reader, None)
-        if header is None:
-            return None, False
-        end = reader.line_num
-        for record in reader:
-            if kept == max_rows:
-                more = True
-                break
-            kept, end = kept + 1, reader.line_num
-            size += sum(len(field.encode("utf-8")) for field in record)
-            if size > max_bytes:
-                raise OverBudget(kept)
+        reader, kept, size, more = csv.reader(read_lines(), strict=True), 0, 0, False
+        try:
+            header = next(reader, None)
+            if header is None:
+                return None, False
+            end = reader.line_num
+            for record in reader:
+                if kept == max_rows:
+                    more = True
+                    break
+                kept, end = kept + 1, reader.line_num
+                size += sum(len(field.encode("utf-8")) for field in record)
+                if size > max_bytes:
+                    raise OverBudget(kept)
+        except csv.Error as err:
+            raise BadLine(reader.line_num, f"is not valid CSV ({err})") from None
     frame = pd.read_csv(io.StringIO("".join(lines[:end])))
     return pa.Table.from_pandas(frame, preserve_index=False), more
 
@@ -201,16 +265,19 @@ def in_memory_dataset(table: Any):
 def read_upload(
     path: str | None,
     *,
-    what: str = "file",
+    field: str = "the upload box",
     max_mb: float = MAX_UPLOAD_MB,
     max_rows: int = MAX_ROWS,
     max_data_mb: float = MAX_DATA_MB,
 ):
     """Read an uploaded JSON/JSONL/CSV/parquet file into an in-memory `Dataset`, within the Space's limits.
 
+    Every failure is a one-line `UserError` that names the file, and the line for a text file's bad line.
+
     Args:
         path (`str`): The uploaded file.
-        what (`str`, *optional*, defaults to `"file"`): What the file is, in messages.
+        field (`str`, *optional*, defaults to `"the upload box"`): The box the file comes from, as the page names it
+            (e.g. `"the Annotations box"`), in the message when there is no file.
         max_mb (`float`, *optional*, defaults to `20`): Largest file on disk, checked before it is opened.
         max_rows (`int`, *optional*, defaults to `5000`): Rows read at most.
         max_data_mb (`float`, *optional*, defaults to `100`): Megabytes the rows read may take (see `read_table`).
@@ -219,10 +286,11 @@ def read_upload(
         `tuple[datasets.Dataset, bool]`: The rows read, and whether the file holds more than `max_rows`.
 
     Raises:
-        `UserError`: A missing, unsupported, too large, empty or unreadable file, or rows over `max_data_mb`.
+        `UserError`: A missing, unsupported, too large, empty or unreadable file (a line that is not UTF-8, not JSON
+            or not CSV), or rows over `max_data_mb`.
     """
     if not path:
-        raise UserError(f"Choose a {what} first.")
+        raise UserError(f"Upload a file in {field} first.")
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix not in FILE_BUILDERS:
@@ -230,10 +298,21 @@ def read_upload(
     size_mb = file.stat().st_size / 2**20
     if size_mb > max_mb:
         raise UserError(f"`{file.name}` is {size_mb:.1f} MB; this Space takes files up to {max_mb:g} MB.")
+    if size_mb == 0:
+        raise UserError(f"`{file.name}` is empty (0 bytes): upload a file that holds rows.")
+    with open(file, "rb") as handle:
+        packed = next((name for magic, name in ARCHIVES.items() if handle.read(4).startswith(magic)), None)
+    if packed:
+        raise UserError(
+            f"`{file.name}` is a {packed}: this Space reads files as they are; unpack it and upload the file."
+        )
     try:
         table, more = read_table(file, max_rows=max_rows, max_bytes=int(max_data_mb * 2**20))
     except OverBudget as err:
         raise UserError(budget_text(f"`{file.name}`", max_data_mb, err.rows)) from None
+    except BadLine as err:
+        fix = " Save it as UTF-8 and upload it again." if "UTF-8" in err.problem else ""
+        raise UserError(f"`{file.name}`: {err}.{fix}") from None
     except Exception as err:  # noqa: BLE001 - any parsing error becomes a message
         cause: BaseException = err
         for _ in range(5):  # the innermost cause names the problem (e.g. the bad JSON line)
@@ -243,6 +322,8 @@ def read_upload(
         raise UserError(f"Could not read `{file.name}` as {suffix[1:].upper()}: {error_text(cause)}") from err
     if table is None or table.num_rows == 0:
         raise UserError(f"`{file.name}` has no rows.")
+    if table.num_columns == 0:
+        raise UserError(f"`{file.name}` has no fields: its records are empty.")
     return in_memory_dataset(table), more
 
 
@@ -343,7 +424,10 @@ def column_mapping(instruction: str | None, input_: str | None, output: str | No
     if clean(messages):
         return {"messages": messages}
     if not clean(instruction) or not clean(output):
-        raise UserError("Map the instruction and output columns (or a messages column) before prospecting.")
+        raise UserError(
+            "Map the instruction and output columns in their dropdowns under ① (or pick the chat column in the "
+            "“or messages” dropdown) before prospecting."
+        )
     return {"instruction": instruction, "input": clean(input_), "output": output}
 
 

@@ -24,12 +24,26 @@ from hf_nuggets.evaluation.baseline import match_to_baseline
 from hf_nuggets.run.loop import batch_fits
 from prospect_run import MAX_SECONDS, Job
 from prospectors import Prospectors
-from rendering import UserError, clip, duration, error_text, message_html, stat_cards, stop_message
-from visitor_data import MAX_DATA_MB, read_upload, workspace
+from rendering import (
+    UserError,
+    cell_text,
+    count_slider,
+    duration,
+    error_text,
+    message_html,
+    plural,
+    stat_cards,
+    stop_message,
+)
+from visitor_data import MAX_DATA_MB, MAX_ROWS, read_upload, workspace
 
 logger = logging.getLogger("hf_nuggets.space")
 
 MAX_PAIRS = 805
+#: The upload boxes, as messages name them.
+ANNOTATIONS_BOX, MODEL_BOX, BASELINE_BOX = "the Annotations box", "the Model outputs box", "the Baseline outputs box"
+#: The fields of a file of outputs, in AlpacaEval's format.
+OUTPUT_FIELDS = ("instruction", "output")
 WIN_ANNOTATIONS = "Annotations file (with preferences)"
 WIN_OUTPUTS = "Two output files, judged here"
 #: Why the pairs left unjudged were skipped.
@@ -118,10 +132,9 @@ class WinRate:
         if mode == WIN_ANNOTATIONS:
             try:
                 metrics, records = self.from_annotations(annotations, pairs)
+                yield winrate_outputs(session, metrics, records, "precomputed")
             except Exception as err:  # noqa: BLE001 - every failure is a message
                 yield failed(err)
-                return
-            yield winrate_outputs(session, metrics, records, "precomputed")
             return
 
         stop = threading.Event()
@@ -166,26 +179,59 @@ class WinRate:
                 f"The {self.max_seconds:g} s time budget ran out after {judge.done} of {judge.total} pairs; the win "
                 "rate is over those."
             )
-        yield winrate_outputs(session, metrics, records, f"local: {judge.judge.prospector.name}", note=note)
+        try:
+            yield winrate_outputs(session, metrics, records, f"local: {judge.judge.prospector.name}", note=note)
+        except Exception as err:  # noqa: BLE001 - every failure is a message
+            yield failed(err)
+
+    def read_records(self, file: str | None, field: str, needs: Sequence[str], max_rows: int) -> list[dict]:
+        """The records of an uploaded file (see `read_upload`), refused when they lack a field of `needs`."""
+        dataset, _ = read_upload(
+            file, field=field, max_mb=self.max_upload_mb, max_rows=max_rows, max_data_mb=self.max_data_mb
+        )
+        missing = [name for name in needs if name not in dataset.column_names]
+        if missing:
+            raise UserError(
+                f"`{Path(file).name}` (in {field}) needs the fields {', '.join(f'`{n}`' for n in needs)}; it lacks "
+                f"{', '.join(f'`{n}`' for n in missing)}."
+            )
+        return dataset.to_list()
+
+    def read_annotations(self, annotations: str | None, max_rows: int = MAX_PAIRS) -> list[dict]:
+        """The annotations uploaded: `output_1` (the baseline's), `output_2` (the model's) and `preference`."""
+        return self.read_records(annotations, ANNOTATIONS_BOX, ("output_1", "output_2", "preference"), max_rows)
+
+    def read_outputs(self, model_file: str | None, baseline_file: str | None) -> tuple[list[dict], list[dict]]:
+        """The model's and the baseline's outputs uploaded (AlpacaEval's `instruction` and `output`)."""
+        if not model_file or not baseline_file:
+            raise UserError(f"Upload the model's outputs in {MODEL_BOX} and the baseline's in {BASELINE_BOX}.")
+        return tuple(
+            self.read_records(file, field, OUTPUT_FIELDS, MAX_ROWS)
+            for file, field in ((model_file, MODEL_BOX), (baseline_file, BASELINE_BOX))
+        )
+
+    def count_pairs(self, mode: str, annotations: str | None, model_file: str | None, baseline_file: str | None):
+        """The Pairs slider follows the files: as many pairs as the annotations, or as the baseline's outputs (the
+        model's outputs are matched to them), all of them picked; a file that cannot be read is a message."""
+        try:
+            if mode == WIN_ANNOTATIONS and annotations:
+                file, count = annotations, len(self.read_annotations(annotations))
+            elif mode == WIN_OUTPUTS and baseline_file:
+                file, count = (
+                    baseline_file,
+                    len(self.read_records(baseline_file, BASELINE_BOX, OUTPUT_FIELDS, MAX_PAIRS)),
+                )
+            else:
+                return gr.skip(), count_slider(None, default=MAX_PAIRS, limit=MAX_PAIRS)
+        except Exception as err:  # noqa: BLE001 - every failure is a message
+            return failed(err)[0], count_slider(None, default=MAX_PAIRS, limit=MAX_PAIRS)
+        text = f"`{Path(file).name}`: {plural(count, 'pair')}."
+        return message_html("info", text), count_slider(count, default=count, limit=MAX_PAIRS)
 
     def from_annotations(self, annotations: str | None, pairs: int):
         from hf_nuggets.evaluation.winrate import compute_winrate
 
-        dataset, _ = read_upload(
-            annotations,
-            what="annotations file",
-            max_mb=self.max_upload_mb,
-            max_rows=pairs,
-            max_data_mb=self.max_data_mb,
-        )
-        records = dataset.to_list()
-        missing = {"output_1", "output_2", "preference"} - set(records[0])
-        if missing:
-            raise UserError(
-                "The annotations need `output_1` (baseline), `output_2` (model) and `preference` (in [1, 2]); "
-                f"missing: {', '.join(sorted(missing))}."
-            )
-        records = records[:pairs]
+        records = self.read_annotations(annotations, pairs)
         metrics = compute_winrate(
             [str(r["output_2"] or "") for r in records],
             [str(r["output_1"] or "") for r in records],
@@ -203,19 +249,10 @@ class WinRate:
     ):
         """Judge the two output files with the local judge, under the time budget and `stop`; the judge at work is
         put in `judging["judge"]` for the page to follow."""
-        from hf_nuggets.evaluation.generation import read_outputs
         from hf_nuggets.evaluation.judges import LocalJudge
         from hf_nuggets.evaluation.winrate import alpaca_eval_winrate
 
-        if not model_file or not baseline_file:
-            raise UserError("Upload the model's outputs and the baseline's outputs (AlpacaEval JSON).")
-        for file in (model_file, baseline_file):
-            if Path(file).stat().st_size > self.max_upload_mb * 2**20:
-                raise UserError(f"`{Path(file).name}` is over {self.max_upload_mb:g} MB.")
-        try:
-            model_rows, base_rows = read_outputs(model_file), read_outputs(baseline_file)
-        except (ValueError, OSError) as err:
-            raise UserError(error_text(err).replace(str(Path(model_file).parent), "…")) from err
+        model_rows, base_rows = self.read_outputs(model_file, baseline_file)
         base_rows = base_rows[:pairs]
         outputs = match_to_baseline(model_rows, base_rows)
         local = LocalJudge(self.prospectors.load(self.prospectors.default), use_cache=False, progress=False)
@@ -236,10 +273,11 @@ class WinRate:
 
 
 def failed(err: BaseException) -> tuple:
-    """The tab's outputs after a failure: the message, the rest left as it was."""
+    """The tab's outputs after a failure: the message, and no result (the last one's stats, table and downloads are
+    cleared, so nothing on the page looks like the result of the files that failed)."""
     if not isinstance(err, (UserError, ValueError, KeyError, TypeError)):
         logger.error("Win rate failed: %s: %s", type(err).__name__, err)
-    return message_html("error", error_text(err)), gr.skip(), gr.skip(), gr.update(visible=False)
+    return message_html("error", error_text(err)), "", gr.update(visible=False), gr.update(visible=False)
 
 
 def cancel_winrate(request: gr.Request):
@@ -267,6 +305,8 @@ def winrate_outputs(
         ("Pairs judged · skipped", f"{metrics['n_total']} · {metrics.get('n_skipped', 0)}", "pairs"),
     ]
     about = f"Judge: {judge_name}. Preferences in [1, 2]: 2 means the model's output won."
+    if metrics.get("lc_note"):  # why the length-controlled win rate is n/a, as the library says it
+        about += f" Length-controlled n/a: {metrics['lc_note']}"
     folder = Path(tempfile.mkdtemp(prefix="winrate-", dir=workspace(session)))
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
     (folder / "metrics.json").write_text(json.dumps(clean, indent=2) + "\n", encoding="utf-8")
@@ -274,9 +314,9 @@ def winrate_outputs(
     table = pd.DataFrame(
         [
             {
-                "instruction": clip(r.get("instruction"), 100),
-                "baseline (output_1)": clip(r.get("output_1"), 100),
-                "model (output_2)": clip(r.get("output_2"), 100),
+                "instruction": cell_text(r.get("instruction"), 100),
+                "baseline (output_1)": cell_text(r.get("output_1"), 100),
+                "model (output_2)": cell_text(r.get("output_2"), 100),
                 "preference": r.get("preference"),
             }
             for r in records[:200]
@@ -286,7 +326,7 @@ def winrate_outputs(
     return (
         message_html("warn", note) if note else message_html("ok", "Win rate computed."),
         stat_cards(cards, about),
-        table,
+        gr.update(value=table, visible=True),
         gr.update(value=files, visible=True),
     )
 
@@ -327,15 +367,18 @@ def build_winrate_tab(
                 file_types=[".json", ".jsonl", ".csv", ".parquet"],
                 type="filepath",
                 height=110,
+                elem_id="winrate-annotations",
             )
             model_file, baseline_file = outputs_file("Model"), outputs_file("Baseline")
-        pairs = gr.Slider(1, MAX_PAIRS, value=MAX_PAIRS, step=1, label="Pairs (the first N)")
+        pairs = gr.Slider(1, MAX_PAIRS, value=MAX_PAIRS, step=1, label="Pairs (the first N)", elem_id="pairs")
         with gr.Row():
             compute_btn = gr.Button("Compute the win rate", variant="primary", scale=3)
             cancel_btn = gr.Button("Cancel", variant="stop", scale=1)
-        status = gr.HTML()
-        stats = gr.HTML()
-        table = gr.Dataframe(label="Annotations", interactive=False, wrap=True, max_height=360)
+        status = gr.HTML(elem_id="winrate-status")
+        stats = gr.HTML(elem_id="winrate-stats")
+        table = gr.Dataframe(
+            label="Annotations", interactive=False, wrap=True, max_height=360, visible=False, elem_id="winrate-table"
+        )
         files = gr.File(label="Downloads", file_count="multiple", visible=False, interactive=False)
 
     mode.change(
@@ -348,6 +391,9 @@ def build_winrate_tab(
         [annotations, model_file, baseline_file],
         api_name=False,
     )
+    files_in = [mode, annotations, model_file, baseline_file]
+    for i, box in enumerate((mode, annotations, model_file, baseline_file)):
+        box.change(handler.count_pairs, files_in, [status, pairs], api_name="count_pairs" if i == 0 else False)
     compute_btn.click(
         handler.winrate,
         [mode, annotations, model_file, baseline_file, pairs, session],

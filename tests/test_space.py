@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 import importlib
 import json
 import logging
@@ -79,9 +80,30 @@ def prospect(visitor: Client, *, rows: int, num_tasks: int = 4, task_mode: str |
     return visitor.submit(**args, api_name="/prospect")
 
 
+OUTPUT_NAMES = [
+    "status",
+    "histogram",
+    "stats",
+    "table",
+    "tasks",
+    "summary",
+    "report",
+    "parquet",
+    "jsonl",
+    "card",
+    "zip",
+]
+
+
 def outputs(result) -> dict:
-    names = ["status", "histogram", "stats", "table", "tasks", "summary", "report", "parquet", "jsonl", "card", "zip"]
-    return dict(zip(names, result, strict=True))
+    """The /prospect outputs by name, the tables' values unwrapped from their updates (which make them visible)."""
+    named = dict(zip(OUTPUT_NAMES, result, strict=True))
+    return {k: value_of(v) if k in ("table", "tasks") else v for k, v in named.items()}
+
+
+def value_of(update):
+    """The value of a component's update (as `gradio_client` returns it), or the value itself."""
+    return update.get("value") if isinstance(update, dict) and update.get("__type__") == "update" else update
 
 
 def file_value(update) -> str:
@@ -99,8 +121,9 @@ def sample_run(url, tiny_prospector):
     loaded = visitor.predict(handle_file(SAMPLE), api_name="/load_file")
     started = time.perf_counter()
     job = prospect(visitor, rows=40)
-    result = outputs(job.result(timeout=120))
-    return {"visitor": visitor, "loaded": loaded, "result": result, "seconds": time.perf_counter() - started}
+    raw = job.result(timeout=120)
+    seconds = time.perf_counter() - started
+    return {"visitor": visitor, "loaded": loaded, "result": outputs(raw), "raw": raw, "seconds": seconds}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -189,7 +212,7 @@ def test_table_ranks_best_and_worst_rows(sample_run):
     for group in (False, True):
         scores = [r[2] for r, f in zip(data, flagged, strict=True) if f == group]
         assert scores == sorted(scores, reverse=True)
-    all_rows = sample_run["visitor"].predict("All scored rows", api_name="/show_rows")
+    all_rows, _ = sample_run["visitor"].predict("All scored rows", api_name="/show_rows")
     assert len(all_rows["data"]) == 40
 
 
@@ -255,7 +278,7 @@ def test_refined_task_set_comes_from_the_data(url):
     ("name", "content", "expected"),
     [
         ("notes.txt", "hello", "not a supported format"),
-        ("broken.json", '{"instruction": "a", ', "Could not read `broken.json`"),
+        ("broken.json", '{"instruction": "a", ', "`broken.json`: line 1 is not valid JSON"),
         ("empty.jsonl", "", "`empty.jsonl`"),
     ],
 )
@@ -407,7 +430,7 @@ def test_two_visitors_at_once_see_only_their_own_data(url, tmp_path):
     assert not any(r.startswith("Private question") for r in alice_rows)
     assert file_value(results["alice"]["parquet"]) != file_value(results["bob"]["parquet"])
     # Bob's session result is not Alice's: his row view only shows his rows.
-    assert len(bob.predict("All scored rows", api_name="/show_rows")["data"]) == 6
+    assert len(bob.predict("All scored rows", api_name="/show_rows")[0]["data"]) == 6
 
 
 def test_push_needs_the_visitors_own_token(sample_run, monkeypatch):
@@ -430,6 +453,164 @@ def test_push_checks_the_repo_id(sample_run):
     """A repo id that is not `namespace/name` is a message."""
     status, _ = sample_run["visitor"].predict("not a repo", True, SECRET, api_name="/push")
     assert status_kind(status) == "error" and "namespace/name" in status and SECRET not in status
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A new visitor's first steps: every failure is one line in the status box, and the page takes the next upload
+
+
+def load_file(visitor: Client, path) -> dict:
+    """Upload `path` as a visitor does; the data loader's outputs by name."""
+    names = ["status", "preview", "instruction", "input", "output", "messages", "rows"]
+    return dict(zip(names, visitor.predict(handle_file(str(path)), api_name="/load_file"), strict=True))
+
+
+def message_text(html: str) -> str:
+    """The text of a status message, its tags dropped and its entities unescaped."""
+    return html_module.unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def component_props(url: str) -> list[dict]:
+    """The page's components as a new visitor's browser gets them: `component` (their kind), label, elem_id,
+    value, visible..."""
+    return [{**c.get("props", {}), "component": c.get("type")} for c in client(url).config["components"]]
+
+
+LATIN1_ROWS = [("Name a colour.", "Red."), ("Say coffee in French.", "Café.")]
+
+
+def latin1_file(folder: Path, name: str) -> tuple[Path, int]:
+    """A file of `LATIN1_ROWS` saved as Latin-1 (the é of its second record is not UTF-8), and the line of that é."""
+    records = [{"instruction": i, "output": o} for i, o in LATIN1_ROWS]
+    if name.endswith(".csv"):
+        text, line = "instruction,output\n" + "".join(f"{i},{o}\n" for i, o in LATIN1_ROWS), 3
+    elif name.endswith(".jsonl"):
+        text, line = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), 2
+    else:
+        text, line = "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n", 3
+    path = folder / name
+    path.write_bytes(text.encode("latin-1"))
+    return path, line
+
+
+@pytest.mark.parametrize("name", ["latin1.jsonl", "latin1.json", "latin1.csv"])
+def test_non_utf8_upload_is_one_line_and_the_next_upload_loads(url, tmp_path, name):
+    """A Latin-1 file is a one-line message naming the file and the line of its first byte that is not UTF-8; the
+    page goes back to "no data" (valid updates, no error badges) and the next upload loads."""
+    path, line = latin1_file(tmp_path, name)
+    visitor = client(url)
+    failed = load_file(visitor, path)
+    text = message_text(failed["status"])
+    assert status_kind(failed["status"]) == "error", text
+    assert f"`{name}`: line {line} is not UTF-8 text (it holds the byte 0xe9)" in text and "\n" not in text
+    assert failed["preview"]["visible"] is False
+    assert [failed[k]["value"] for k in ("instruction", "input", "output", "messages")] == ["(none)"] * 4
+    assert failed["rows"]["minimum"] < failed["rows"]["maximum"]
+    loaded = load_file(visitor, SAMPLE)
+    assert status_kind(loaded["status"]) == "ok" and "300 rows" in loaded["status"]
+    assert loaded["preview"]["visible"] is True and loaded["instruction"]["value"] == "instruction"
+
+
+def test_one_row_file_loads_and_prospects(url, tmp_path):
+    """A file of one row loads (the rows slider is fixed at 1, from 0: Gradio refuses a minimum equal to the maximum)
+    and its row is scored."""
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"instruction": "Name a colour.", "output": "Red."}) + "\n")
+    visitor = client(url)
+    loaded = load_file(visitor, path)
+    assert status_kind(loaded["status"]) == "ok" and "1 row," in message_text(loaded["status"])
+    rows = loaded["rows"]
+    assert rows["minimum"] < rows["maximum"] == rows["value"] == 1
+    result = outputs(prospect(visitor, rows=1, input_="(none)").result(timeout=120))
+    assert status_kind(result["status"]) == "ok" and "1 of 1 rows scored" in result["status"], result["status"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("", "`upload.jsonl` is empty (0 bytes)"),
+        ("{}\n{}\n", "`upload.jsonl` has no fields: its records are empty."),
+        ('{"instruction": "a", "output": "b"}\nnull\n', "`upload.jsonl`: line 2 holds a JSON null, not an object"),
+        ('{"instruction": "a", "output": "b"}\n{"instruction": 3}\n', "line 2 has a number in `instruction`"),
+    ],
+)
+def test_empty_or_fieldless_upload_is_named(url, tmp_path, content, expected):
+    """An empty file, a file of empty records, a record that is not an object (a `null` line crashed Arrow's JSON
+    reader, and the Space with it) and a field that changes type are one-line messages naming the file and line."""
+    path = tmp_path / "upload.jsonl"
+    path.write_text(content)
+    failed = load_file(client(url), path)
+    assert status_kind(failed["status"]) == "error" and expected in message_text(failed["status"]), failed["status"]
+
+
+def test_empty_output_file_is_named(url, tmp_path):
+    """An empty file in a win-rate upload box is named, with the box, before any judge loads."""
+    model_file, _ = judged_outputs(tmp_path, 3)
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    status, *_ = client(url).predict(
+        winrate_tab.WIN_OUTPUTS, None, model_file, handle_file(str(empty)), 805, api_name="/winrate"
+    )
+    assert status_kind(status) == "error" and "`empty.json` is empty (0 bytes)" in message_text(status), status
+
+
+def test_unexpected_failure_while_loading_is_a_message(url, tmp_path, monkeypatch):
+    """An error the loader does not expect (here in the preview) is a one-line message too: the page goes back to
+    "no data", prospecting asks for data, and the next upload loads."""
+
+    def broken_preview(dataset, n=5):
+        raise RuntimeError("the preview broke\nin two lines")
+
+    visitor = client(url)
+    assert status_kind(visitor.predict(api_name="/load_sample")[0]) == "ok"
+    monkeypatch.setattr(prospect_tab, "preview_frame", broken_preview)
+    failed = load_file(visitor, SAMPLE)
+    assert status_kind(failed["status"]) == "error"
+    assert message_text(failed["status"]) == "RuntimeError: the preview broke in two lines"
+    assert failed["preview"]["visible"] is False and failed["output"]["value"] == "(none)"
+    unmapped = {"instruction": "(none)", "input_": "(none)", "output": "(none)"}  # the dropdowns' only choice now
+    result = outputs(prospect(visitor, rows=4, **unmapped).result(timeout=60))
+    assert status_kind(result["status"]) == "error" and "Bring data first" in result["status"]
+    monkeypatch.undo()
+    assert status_kind(load_file(visitor, SAMPLE)["status"]) == "ok"
+
+
+def test_default_rows_fit_the_default_time_budget(url):
+    """The default run fits its time budget by the rule spaces/README.md states: at the measured pace of the embedded
+    prospector on 2 vCPUs, the default rows against the default tasks take at most half the default budget; an
+    upload keeps that default (it does not jump to every row of the file)."""
+    props = component_props(url)
+    by_key = {p.get("elem_id") or p.get("label"): p for p in props}
+    rows, tasks, seconds = by_key["rows"]["value"], by_key["Tasks"]["value"], by_key["Time budget (s)"]["value"]
+    readme = (SPACE_DIR / "README.md").read_text()
+    pace = float(re.search(r"scoring at ([\d.]+) row-task pairs a second", readme).group(1))
+    assert rows * tasks / pace <= seconds / 2, f"{rows} rows x {tasks} tasks at {pace} pairs/s in a {seconds} s budget"
+    loaded = load_file(client(url), SAMPLE)
+    assert loaded["rows"]["maximum"] == 300 and loaded["rows"]["value"] == rows
+
+
+def test_tables_are_hidden_until_they_have_rows(url, sample_run):
+    """No empty table (Gradio's "1 2 3" placeholder) shows before there are rows: every table starts hidden, and a
+    run's results come with their tables made visible."""
+    frames = [p for p in component_props(url) if p["component"] == "dataframe"]
+    assert len(frames) == 4 and not any(p["visible"] for p in frames), [(p["label"], p["visible"]) for p in frames]
+    result = dict(zip(OUTPUT_NAMES, sample_run["raw"], strict=True))
+    assert result["table"]["visible"] is True and result["tasks"]["visible"] is True
+
+
+def test_code_answers_keep_their_newlines(url, tmp_path):
+    """Code keeps its line breaks and indentation in the preview and in the results table."""
+    code = "def square(x):\n    return x * x"
+    path = tmp_path / "code.jsonl"
+    rows = [{"instruction": "Write a Python function that squares a number.", "output": code}]
+    rows.append({"instruction": "Name a colour.", "output": "Red."})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    visitor = client(url)
+    loaded = load_file(visitor, path)
+    assert loaded["preview"]["value"]["data"][0][1] == code
+    result = outputs(prospect(visitor, rows=2, input_="(none)").result(timeout=120))
+    assert status_kind(result["status"]) == "ok", result["status"]
+    assert code in [row[5] for row in result["table"]["data"]]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -462,7 +643,7 @@ def test_winrate_from_annotations_matches_the_library(url, tmp_path):
     assert f"{expected['win_rate']:.2f}" in stats and f"{expected['length_controlled_winrate']:.2f}" in stats
     metrics = json.loads(Path(next(f for f in files["value"] if f.endswith("metrics.json"))).read_text())
     assert metrics["win_rate"] == pytest.approx(expected["win_rate"])
-    assert len(table["data"]) == 30
+    assert len(value_of(table)["data"]) == 30
 
 
 def test_winrate_from_two_output_files_with_the_local_judge(url, tmp_path, tiny_prospector):
@@ -488,7 +669,7 @@ def test_winrate_from_two_output_files_with_the_local_judge(url, tmp_path, tiny_
         return_annotations=True,
     )
     assert f"{expected['win_rate']:.2f}" in stats
-    assert [r[3] for r in table["data"]] == pytest.approx([a["preference"] for a in expected["annotations"]])
+    assert [r[3] for r in value_of(table)["data"]] == pytest.approx([a["preference"] for a in expected["annotations"]])
 
 
 def test_winrate_bad_annotations_give_a_clear_message(url, tmp_path):
@@ -499,6 +680,55 @@ def test_winrate_bad_annotations_give_a_clear_message(url, tmp_path):
         winrate_tab.WIN_ANNOTATIONS, handle_file(str(path)), None, None, 805, api_name="/winrate"
     )
     assert status_kind(status) == "error" and "preference" in status
+
+
+def annotations_file(folder: Path, n: int) -> Path:
+    """An annotations file of `n` pairs with preferences."""
+    path = folder / f"annotations-{n}.json"
+    records = [
+        {"instruction": f"I{i}", "output_1": "b" * (i + 1), "output_2": "m" * (2 * i + 3), "preference": 1.0 + i % 2}
+        for i in range(n)
+    ]
+    path.write_text(json.dumps(records))
+    return path
+
+
+def test_pairs_slider_follows_the_files(url, tmp_path):
+    """The Pairs slider goes up to the pairs of the file uploaded, all picked: the annotations, or the baseline's
+    outputs; a one-pair file gives a valid (fixed) slider."""
+    visitor = client(url)
+    for n in (8, 1):
+        status, pairs = visitor.predict(
+            winrate_tab.WIN_ANNOTATIONS, handle_file(str(annotations_file(tmp_path, n))), None, None,
+            api_name="/count_pairs",
+        )  # fmt: skip
+        assert f"{n} pair" in status and pairs["maximum"] == pairs["value"] == n and pairs["minimum"] < n
+    model_file, base_file = judged_outputs(tmp_path, 6)
+    status, pairs = visitor.predict(winrate_tab.WIN_OUTPUTS, None, model_file, base_file, api_name="/count_pairs")
+    assert "`base.json`: 6 pairs" in status and pairs["maximum"] == pairs["value"] == 6
+
+
+def test_length_controlled_na_says_why(url, tmp_path):
+    """With too few pairs for the length-controlled fit, its card says n/a and the page says why."""
+    _, stats, _, _ = client(url).predict(
+        winrate_tab.WIN_ANNOTATIONS, handle_file(str(annotations_file(tmp_path, 3))), None, None, 3,
+        api_name="/winrate",
+    )  # fmt: skip
+    assert re.search(r'data-stat="lc"><div class="k">Length-controlled</div><div class="v">n/a<', stats)
+    assert "needs at least 5 pairs with a preference" in stats and "only 3 pair(s) have a preference" in stats
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        (winrate_tab.WIN_ANNOTATIONS, "Upload a file in the Annotations box first."),
+        (winrate_tab.WIN_OUTPUTS, "in the Model outputs box and the baseline's in the Baseline outputs box"),
+    ],
+)
+def test_winrate_without_files_names_the_boxes(url, mode, expected):
+    """Computing without the files names the boxes to fill, in plain English."""
+    status, *_ = client(url).predict(mode, None, None, None, 805, api_name="/winrate")
+    assert status_kind(status) == "error" and expected in message_text(status) and "a annotations" not in status
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -614,8 +844,8 @@ def test_hub_dataset_stream_is_bounded_in_memory(monkeypatch):
 
 
 def test_compressed_file_under_a_data_name_is_not_decompressed(tmp_path):
-    """A gzip file named `.jsonl` (10 MB of rows in 20 KB) is read as the bytes it is, and refused as unreadable:
-    nothing is decompressed by its contents."""
+    """A gzip file named `.jsonl` (10 MB of rows in 20 KB) is refused as the gzip file it is: nothing is
+    decompressed by its contents."""
     import gzip
 
     path = tmp_path / "rows.jsonl"
@@ -625,7 +855,7 @@ def test_compressed_file_under_a_data_name_is_not_decompressed(tmp_path):
     assert path.stat().st_size < 100_000
     session = {}
     status = prospect_tab.DataLoader(max_upload_mb=1, max_rows=5000).upload(str(path), session)[1]
-    assert status_kind(status) == "error" and "Could not read `rows.jsonl`" in status, status
+    assert status_kind(status) == "error" and "`rows.jsonl` is a gzip file" in status, status
     assert folder_bytes(visitor_data.workspace(session)) < 2**20
 
 

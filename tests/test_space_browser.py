@@ -130,3 +130,58 @@ def test_browser_uploads_prospects_and_shows_the_results(space_url, tmp_path):
             browser.close()
     shutil.copyfile(shot, SCREENSHOT_COPY)
     print(f"\nfirst results after {first_result_s:.1f} s, done after {total_s:.1f} s; screenshot {shot}")
+
+
+def first_upload_files(folder: Path) -> list[tuple[Path, str, str]]:
+    """What a new visitor uploaded one after the other (issue 15): each file, the kind of message it gives in the
+    status box, and a text of that message."""
+    latin = folder / "latin1.jsonl"
+    record = json.dumps({"instruction": "Say coffee in French.", "output": "Café."}, ensure_ascii=False)
+    latin.write_bytes((record + "\n").encode("latin-1"))
+    one = folder / "one.jsonl"
+    one.write_text(json.dumps({"instruction": "Name a colour.", "output": "Red."}) + "\n")
+    empty = folder / "empty.jsonl"
+    empty.write_text("")
+    return [
+        (latin, "error", "`latin1.jsonl`: line 1 is not UTF-8 text (it holds the byte 0xe9)"),
+        (one, "ok", "one.jsonl: 1 row,"),
+        (empty, "error", "`empty.jsonl` is empty"),
+    ]
+
+
+def upload(page, path: Path) -> None:
+    """Upload `path` in the data upload box, clearing the file shown there first, as a visitor does."""
+    if page.locator("#data-upload input[type=file]").count() == 0:
+        page.locator("#data-upload button[aria-label='Clear']").first.click()
+    page.locator("#data-upload input[type=file]").set_input_files(str(path))
+
+
+def test_browser_bad_uploads_are_messages_and_the_page_recovers(space_url, tmp_path):
+    """A non-UTF-8 file, a one-row file and an empty file, uploaded one after the other, each give a one-line
+    message in the status box and no error badge anywhere; the sample uploaded next loads, with the default rows."""
+    from playwright.sync_api import expect
+
+    from hf_nuggets.data.loading import sample_dataset_path
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.goto(space_url)
+            page.wait_for_selector("#data-status")
+            default_rows = page.locator("#rows input[type=number]").input_value()
+            status = page.locator("#data-status")
+            for path, kind, text in first_upload_files(tmp_path):
+                upload(page, path)
+                expect(status.locator(f"[data-kind={kind}]")).to_contain_text(text, timeout=30_000)
+                assert "\n" not in status.inner_text().strip(), status.inner_text()
+                assert page.locator(".error").count() == 0, f"error badges after {path.name}"
+                if path.name == "one.jsonl":
+                    assert page.locator("#rows input[type=number]").input_value() == "1"
+            upload(page, sample_dataset_path())
+            expect(status.locator("[data-kind=ok]")).to_contain_text("300 rows", timeout=30_000)
+            assert page.locator(".error").count() == 0
+            assert page.locator("#rows input[type=number]").input_value() == default_rows
+            assert page.locator(".nug-preview").first.is_visible()
+        finally:
+            browser.close()
