@@ -31,6 +31,7 @@ from prospectors import Prospectors
 from rendering import (
     SHOW_ALL,
     SHOW_ENDS,
+    TABLE_CLASS,
     UserError,
     count_slider,
     error_text,
@@ -276,7 +277,7 @@ def build_prospect_tab(
                     interactive=False,
                     max_height=220,
                     wrap=True,
-                    elem_classes="nug-preview",
+                    elem_classes=["nug-preview", TABLE_CLASS],
                 )
                 with gr.Row():
                     col_instruction = gr.Dropdown([NONE], value=NONE, label="instruction", min_width=120)
@@ -331,11 +332,17 @@ def build_prospect_tab(
                 max_height=460,
                 visible=False,  # until there are rows to show
                 elem_id="results-table",
+                elem_classes=TABLE_CLASS,
                 column_widths=["6%", "5%", "8%", "7%", "33%", "31%", "10%"],
             )
             with gr.Accordion("Task set used", open=False):
                 tasks_table = gr.Dataframe(
-                    interactive=False, wrap=True, max_height=300, visible=False, elem_id="tasks-table"
+                    interactive=False,
+                    wrap=True,
+                    max_height=300,
+                    visible=False,
+                    elem_id="tasks-table",
+                    elem_classes=TABLE_CLASS,
                 )
             with gr.Accordion("Run summary", open=False):
                 report = gr.Code(label="As the command line prints it", language=None, interactive=False)

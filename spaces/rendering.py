@@ -22,6 +22,8 @@ SHOW_ENDS = "Best and worst 10"
 SHOW_ALL = "All scored rows"
 #: Characters of a text shown in a table cell.
 TABLE_TEXT = 160
+#: The class of every table, whose cells keep their line breaks (see `CSS`).
+TABLE_CLASS = "nug-table"
 
 THEME = gr.themes.Soft(
     primary_hue="amber",
@@ -56,6 +58,7 @@ CSS = """
 .nug-note { margin-top: 10px; font-size: .92em; color: var(--body-text-color); }
 #results-table .cell-wrap, #results-table .header-content, .nug-preview .cell-wrap {
   font-family: var(--font) !important; }
+.nug-table .cell-wrap span.text { white-space: pre-wrap; }  /* a cell keeps its line breaks (code stays code) */
 footer { opacity: .8; }
 """
 

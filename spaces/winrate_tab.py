@@ -25,6 +25,7 @@ from hf_nuggets.run.loop import batch_fits
 from prospect_run import MAX_SECONDS, Job
 from prospectors import Prospectors
 from rendering import (
+    TABLE_CLASS,
     UserError,
     cell_text,
     count_slider,
@@ -377,7 +378,13 @@ def build_winrate_tab(
         status = gr.HTML(elem_id="winrate-status")
         stats = gr.HTML(elem_id="winrate-stats")
         table = gr.Dataframe(
-            label="Annotations", interactive=False, wrap=True, max_height=360, visible=False, elem_id="winrate-table"
+            label="Annotations",
+            interactive=False,
+            wrap=True,
+            max_height=360,
+            visible=False,
+            elem_id="winrate-table",
+            elem_classes=TABLE_CLASS,
         )
         files = gr.File(label="Downloads", file_count="multiple", visible=False, interactive=False)
 

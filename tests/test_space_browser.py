@@ -132,6 +132,9 @@ def test_browser_uploads_prospects_and_shows_the_results(space_url, tmp_path):
     print(f"\nfirst results after {first_result_s:.1f} s, done after {total_s:.1f} s; screenshot {shot}")
 
 
+CODE = "def square(x):\n    return x * x"
+
+
 def first_upload_files(folder: Path) -> list[tuple[Path, str, str]]:
     """What a new visitor uploaded one after the other (issue 15): each file, the kind of message it gives in the
     status box, and a text of that message."""
@@ -158,7 +161,8 @@ def upload(page, path: Path) -> None:
 
 def test_browser_bad_uploads_are_messages_and_the_page_recovers(space_url, tmp_path):
     """A non-UTF-8 file, a one-row file and an empty file, uploaded one after the other, each give a one-line
-    message in the status box and no error badge anywhere; the sample uploaded next loads, with the default rows."""
+    message in the status box and no error badge anywhere; a file of code shows its line breaks in the preview,
+    and the sample uploaded next loads, with the default rows."""
     from playwright.sync_api import expect
 
     from hf_nuggets.data.loading import sample_dataset_path
@@ -178,6 +182,11 @@ def test_browser_bad_uploads_are_messages_and_the_page_recovers(space_url, tmp_p
                 assert page.locator(".error").count() == 0, f"error badges after {path.name}"
                 if path.name == "one.jsonl":
                     assert page.locator("#rows input[type=number]").input_value() == "1"
+            code = tmp_path / "code.jsonl"
+            code.write_text(json.dumps({"instruction": "Square a number in Python.", "output": CODE}) + "\n")
+            upload(page, code)
+            expect(status.locator("[data-kind=ok]")).to_contain_text("code.jsonl: 1 row,", timeout=30_000)
+            assert page.locator(".nug-preview [data-testid='cell-0-1']").inner_text() == CODE  # its line breaks kept
             upload(page, sample_dataset_path())
             expect(status.locator("[data-kind=ok]")).to_contain_text("300 rows", timeout=30_000)
             assert page.locator(".error").count() == 0
