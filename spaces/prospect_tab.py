@@ -311,7 +311,9 @@ def build_prospect_tab(
                         1, max_rows, value=min(DEFAULT_ROWS, max_rows), step=1, label="Rows to score", elem_id="rows"
                     )
                 with gr.Row():
-                    seconds = gr.Slider(10, MAX_SECONDS, value=DEFAULT_SECONDS, step=10, label="Time budget (s)")
+                    seconds = gr.Slider(
+                        10, MAX_SECONDS, value=DEFAULT_SECONDS, step=10, label="Time budget (s)", elem_id="seconds"
+                    )
                     top = gr.Slider(1, 50, value=5, step=1, label="Keep the top %")
                 with gr.Row():
                     run_btn = gr.Button("⛏️ Prospect", variant="primary", elem_id="run", scale=3)
