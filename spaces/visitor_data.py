@@ -9,6 +9,7 @@ budget. Nothing of it is written to disk.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -64,7 +65,10 @@ class BadLine(Exception):
 
 
 def _decode(raw: bytes, line: int) -> str:
-    """A line of a file as text; `BadLine` naming the first byte that is not UTF-8."""
+    """A line of a file as text (without the byte-order mark that Excel and Notepad put before the first line);
+    `BadLine` naming the first byte that is not UTF-8."""
+    if line == 1:
+        raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -139,7 +143,7 @@ def _json_records(file: Path) -> Iterator[tuple[int, bytes]]:
             type of value than the records before it (a string where they hold numbers).
     """
     with open(file, "rb") as handle:
-        head = handle.read(4096).lstrip()
+        head = handle.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
     kinds: dict[str, str] = {}
 
     def checked(record: Any, line: int) -> bytes:
@@ -163,7 +167,7 @@ def _json_records(file: Path) -> Iterator[tuple[int, bytes]]:
                     raise BadLine(number, f"is not valid JSON ({err.msg} at column {err.colno})") from None
                 yield number, checked(record, number)
         return
-    raw = file.read_bytes()  # no larger than the upload limit
+    raw = file.read_bytes().removeprefix(codecs.BOM_UTF8)  # no larger than the upload limit
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

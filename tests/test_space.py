@@ -554,6 +554,20 @@ def test_empty_output_file_is_named(url, tmp_path):
     assert status_kind(status) == "error" and "`empty.json` is empty (0 bytes)" in message_text(status), status
 
 
+@pytest.mark.parametrize("name", ["excel.csv", "notepad.jsonl"])
+def test_byte_order_mark_is_not_part_of_the_first_column(url, tmp_path, name):
+    """A UTF-8 file saved with a byte-order mark (Excel's "CSV UTF-8", Notepad) maps its columns as without it."""
+    path = tmp_path / name
+    rows = [("Name a colour.", "Red."), ("Add 2 and 2.", "4")]  # two rows: one row was another bug
+    if name.endswith(".csv"):
+        text = "instruction,output\n" + "".join(f"{i},{o}\n" for i, o in rows)
+    else:
+        text = "".join(json.dumps({"instruction": i, "output": o}) + "\n" for i, o in rows)
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    loaded = load_file(client(url), path)
+    assert status_kind(loaded["status"]) == "ok" and loaded["instruction"]["value"] == "instruction", loaded["status"]
+
+
 def test_unexpected_failure_while_loading_is_a_message(url, tmp_path, monkeypatch):
     """An error the loader does not expect (here in the preview) is a one-line message too: the page goes back to
     "no data", prospecting asks for data, and the next upload loads."""
