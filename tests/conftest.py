@@ -188,3 +188,31 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def import_alpaca_eval(module: str = "alpaca_eval.metrics"):
+    """Import a module of `alpaca_eval` (the win-rate oracle), skipping the test when it is not installed.
+
+    `alpaca_eval` imports `pkg_resources`, which setuptools 81 and later no longer ship. A stand-in with the two
+    functions it calls is put in `sys.modules` for the import only: left there, it breaks pytest's
+    `monkeypatch.syspath_prepend`, which calls `pkg_resources.fixup_namespace_packages` whenever `pkg_resources`
+    is loaded.
+    """
+    import importlib.metadata
+    import importlib.util
+    import sys
+    import types
+
+    shim = None
+    if "pkg_resources" not in sys.modules and importlib.util.find_spec("pkg_resources") is None:
+        from packaging.version import parse
+
+        shim = types.ModuleType("pkg_resources")
+        shim.parse_version = parse
+        shim.get_distribution = lambda name: types.SimpleNamespace(version=importlib.metadata.version(name))
+        sys.modules["pkg_resources"] = shim
+    try:
+        return pytest.importorskip(module, reason="the oracle: pip install alpaca-eval")
+    finally:
+        if shim is not None and sys.modules.get("pkg_resources") is shim:
+            del sys.modules["pkg_resources"]

@@ -4,16 +4,15 @@ the win-rate metric and AlpacaEval, resuming arm by arm, kept verdicts, bad inpu
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import math
 import shutil
-import sys
 import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import import_alpaca_eval
 from datasets import Dataset
 from transformers import TrainerCallback
 
@@ -146,18 +145,8 @@ def full_run(tmp_path_factory, tiny_model_dir):
 
 
 def alpaca_eval_metrics():
-    """`alpaca_eval.metrics` (the oracle), with the `pkg_resources` it imports where setuptools no longer has it."""
-    if "pkg_resources" not in sys.modules:
-        try:
-            import pkg_resources  # noqa: F401
-        except ImportError:
-            from packaging.version import parse
-
-            shim = types.ModuleType("pkg_resources")
-            shim.parse_version = parse
-            shim.get_distribution = lambda name: types.SimpleNamespace(version=importlib.metadata.version(name))
-            sys.modules["pkg_resources"] = shim
-    return pytest.importorskip("alpaca_eval.metrics", reason="the oracle: pip install alpaca-eval")
+    """`alpaca_eval.metrics`, the oracle (see `conftest.import_alpaca_eval`)."""
+    return import_alpaca_eval("alpaca_eval.metrics")
 
 
 # -- the arms ---------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import import_alpaca_eval
 
 from hf_nuggets.evaluation.winrate import (
     GLM_VARIANTS,
@@ -32,17 +33,7 @@ H2H_KEYS = ("win_rate", "standard_error", "n_wins", "n_wins_base", "n_draws", "n
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory):
     """`alpaca_eval.metrics` and `alpaca_eval.main`, offline: the Hub download of `df_gamed.csv` reads a local file."""
-    if "pkg_resources" not in sys.modules:  # alpaca_eval imports it; setuptools>=81 no longer ships it
-        try:
-            import pkg_resources  # noqa: F401
-        except ImportError:
-            from packaging.version import parse
-
-            shim = types.ModuleType("pkg_resources")
-            shim.parse_version = parse
-            shim.get_distribution = lambda name: types.SimpleNamespace(version=importlib.metadata.version(name))
-            sys.modules["pkg_resources"] = shim
-    metrics = pytest.importorskip("alpaca_eval.metrics", reason="the oracle: pip install alpaca-eval")
+    metrics = import_alpaca_eval("alpaca_eval.metrics")
     from alpaca_eval import main
     from alpaca_eval.metrics import glm_winrate
 
@@ -463,4 +454,5 @@ def test_eval_cli_reports_a_missing_baseline(tmp_path, capsys):
     from hf_nuggets.cli.evaluate import eval_main
 
     assert eval_main(["--baseline", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 1
-    assert "nope.json' does not exist" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope.json does not exist" in err
