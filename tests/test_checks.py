@@ -25,7 +25,11 @@ from hf_nuggets.run.prospecting import prospect
             r"broken.jsonl, line 3: not valid JSON \(.* 9\)",
         ),
         ("scalar.jsonl", b'{"a": 1}\n[1, 2]\n', r"scalar.jsonl, line 2: a JSON list, expected one JSON object"),
-        ("list.json", b'[{"a": 1},\n 2]', r"list.json, row 1: a JSON int, expected a JSON object"),
+        ("list.json", b'[{"a": 1},\n 2]', r"list.json, line 2: a JSON number, expected a JSON object"),
+        ("null.jsonl", b'{"a": 1}\nnull\n', r"null.jsonl, line 2: a JSON null, expected one JSON object per line"),
+        ("types.jsonl", b'{"a": "x"}\n{"a": 3}\n', r"types.jsonl, line 2: a number in `a`, where the records before"),
+        ("fieldless.jsonl", b"{}\n{}\n", r"fieldless.jsonl has no fields: its records are empty"),
+        ("packed.jsonl", b"\x1f\x8b\x08\x00rest", r"packed.jsonl is a gzip file: expected a plain .jsonl file"),
         ("data.txt", b"hello", r"data.txt is not a data file hf-nuggets reads: .* got '.txt'"),
     ],
 )

@@ -9,10 +9,9 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,8 @@ COLUMN_SYNONYMS = {
 #: Bytes of a file read to check its encoding and its JSON (the rest is read by `datasets`, whose errors
 #: `load_data` words the same way).
 CHECK_BYTES = 64 * 1024 * 1024
+#: The first bytes of the compressed files and archives given by mistake, refused rather than decompressed.
+ARCHIVES = {b"\x1f\x8b": "gzip file", b"PK\x03\x04": "zip archive", b"(\xb5/\xfd": "zstd file"}
 
 
 class InputError(ValueError):
@@ -222,85 +223,223 @@ messages); its columns are prompt, response. Map them with `--columns instructio
 # Data files
 
 
-def _line_of(data: bytes, position: int) -> int:
-    return data.count(b"\n", 0, position) + 1
+def check_file(path: str | os.PathLike, *, source: str | None = None) -> Path:
+    """Check what a data file is before it is read: a format hf-nuggets reads, not empty, not compressed.
+
+    Args:
+        path (`str`): An existing file.
+        source (`str`, *optional*): What messages call the file (the Space gives its name only); defaults to `path`.
+
+    Returns:
+        `Path`: The file.
+
+    Raises:
+        InputError: The file's suffix is not one of `FILE_BUILDERS`, the file is empty, or it is a gzip, zip or zstd
+            file (which is refused rather than decompressed).
+    """
+    file = Path(path)
+    source = source or str(file)
+    suffix = file.suffix.lower()
+    if suffix not in FILE_BUILDERS:
+        raise InputError(
+            f"{source} is not a data file hf-nuggets reads: expected {', '.join(sorted(FILE_BUILDERS))} "
+            f"(a file name ending with one of them), got {suffix or 'no suffix'!r}."
+        )
+    if file.stat().st_size == 0:
+        raise InputError(f"{source} is empty: expected at least one row.")
+    with open(file, "rb") as handle:
+        head = handle.read(4)
+    packed = next((name for magic, name in ARCHIVES.items() if head.startswith(magic)), None)
+    if packed:
+        raise InputError(f"{source} is a {packed}: expected a plain {suffix} file; unpack it first.")
+    return file
 
 
-def _check_utf8(path: Path, data: bytes) -> None:
+def _not_utf8(source: str, line: int, byte: int, caller: Caller) -> InputError:
+    fix = "upload it again" if caller.style == "fields" else "e.g. `iconv -f latin1 -t utf-8`"
+    return InputError(
+        f"{source}, line {line}: byte 0x{byte:02x} is not UTF-8; expected a UTF-8 text file (re-save it as UTF-8, "
+        f"{fix})."
+    )
+
+
+def decode_line(raw: bytes, number: int, *, source: str, caller: Caller = CLI) -> str:
+    """A line of a text file as text, without the byte-order mark that Excel and Notepad put before the first line.
+
+    Args:
+        raw (`bytes`): The line as read.
+        number (`int`): Its number, from 1.
+        source (`str`): What the message calls the file.
+        caller (`Caller`, *optional*, defaults to `CLI`): How the message says what to do.
+
+    Raises:
+        InputError: The line is not UTF-8; the message names the first byte that is not.
+
+    Example:
+
+    ```python
+    >>> decode_line(b"caf\\xc3\\xa9\\n", 2, source="data.csv")
+    'café\\n'
+    >>> decode_line(b"caf\\xe9\\n", 2, source="data.csv")
+    Traceback (most recent call last):
+    ...
+    hf_nuggets.data.checks.InputError: data.csv, line 2: byte 0xe9 is not UTF-8; expected a UTF-8 text file (re-save \
+it as UTF-8, e.g. `iconv -f latin1 -t utf-8`).
+    ```
+    """
+    if number == 1:
+        raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        codecs.getincrementaldecoder("utf-8")().decode(data, final=len(data) < CHECK_BYTES)
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = _line_of(data, err.start)
-        raise InputError(
-            f"{path}, line {line}: byte 0x{data[err.start]:02x} is not UTF-8; expected a UTF-8 text file (re-save it "
-            "as UTF-8, e.g. `iconv -f latin1 -t utf-8`)."
-        ) from None
+        raise _not_utf8(source, number, raw[err.start], caller) from None
 
 
-def _check_json_lines(path: Path, text: str, complete: bool) -> None:
-    lines = text.split("\n")
-    if not complete:
-        lines = lines[:-1]  # the last line read may be cut
-    rows = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as err:
+def text_lines(
+    path: str | os.PathLike, *, source: str, caller: Caller = CLI, max_bytes: int | None = None
+) -> Iterator[tuple[int, str]]:
+    """The lines of a text file with their numbers, each checked by `decode_line`, read one at a time.
+
+    Args:
+        path (`str`): The file.
+        source (`str`): What messages call the file.
+        caller (`Caller`, *optional*, defaults to `CLI`): How messages say what to do.
+        max_bytes (`int`, *optional*): Stop after this many bytes (a longer line is cut there); no limit by default.
+    """
+    read = 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(iter(lambda: handle.readline(max_bytes or -1), b""), start=1):
+            read += len(raw)
+            if max_bytes is not None and read > max_bytes:
+                return
+            yield number, decode_line(raw, number, source=source, caller=caller)
+
+
+def json_kind(value: Any) -> str | None:
+    """The JSON type of a value in plain words (`None` for null, which fits a field of any type)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "list", dict: "object"}[type(value)]
+
+
+def _record(value: Any, source: str, line: int, kinds: dict[str, str], expected: str) -> dict:
+    """`value` if it is a JSON object whose fields hold the types of the records before it."""
+    if not isinstance(value, dict):
+        raise InputError(f"{source}, line {line}: a JSON {json_kind(value) or 'null'}, expected {expected}.")
+    for key, item in value.items():
+        kind = json_kind(item)
+        if kind is not None and kinds.setdefault(key, kind) != kind:
             raise InputError(
-                f"{path}, line {number}: not valid JSON ({err.msg} at column {err.colno}); expected one JSON object "
-                "per line."
-            ) from None
-        if not isinstance(value, dict):
-            raise InputError(
-                f"{path}, line {number}: a JSON {type(value).__name__}, expected one JSON object per line "
-                '(e.g. {"instruction": ..., "output": ...}).'
+                f"{source}, line {line}: a {kind} in `{key}`, where the records before it have a {kinds[key]}; "
+                "expected one type per field."
             )
-        rows += 1
-    if not rows:
-        raise InputError(f"{path} holds no JSON object: expected one row per line.")
+    return value
 
 
-def _check_json(path: Path, text: str, complete: bool) -> None:
-    start = text.lstrip()
-    if not start.startswith("["):
-        if complete and start.startswith("{") and "\n" in start.strip():
-            try:  # one JSON object over several lines (`datasets` reads it as one row, or a field of it)
-                if isinstance(json.loads(text), dict):
-                    return
-            except json.JSONDecodeError:
-                pass  # JSON lines: each line is checked below
-        _check_json_lines(path, text, complete)
-        return
-    if not complete:
-        return  # a large JSON list: `datasets` reads it; `load_data` words its errors
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{path}, line {err.lineno}: not valid JSON ({err.msg} at column {err.colno}); expected a JSON list of "
-            "objects, or one JSON object per line."
-        ) from None
-    if not value:
-        raise InputError(f"{path} is an empty JSON list: expected at least one row.")
-    bad = next((i for i, row in enumerate(value) if not isinstance(row, dict)), None)
-    if bad is not None:
-        raise InputError(f"{path}, row {bad}: a JSON {type(value[bad]).__name__}, expected a JSON object.")
+def json_records(
+    path: str | os.PathLike, *, source: str, caller: Caller = CLI, max_bytes: int | None = None
+) -> Iterator[tuple[int, dict]]:
+    """The records of a JSON list or JSON Lines file, each with the line it starts on, checked as they are read.
+
+    JSON Lines are read a line at a time; a JSON list is read whole (or, over `max_bytes`, not at all: `datasets`
+    reads it and `load_data` words its errors). Once every record is read, a file without any, or whose records
+    have no fields, is refused.
+
+    Args:
+        path (`str`): The file.
+        source (`str`): What messages call the file.
+        caller (`Caller`, *optional*, defaults to `CLI`): How messages say what to do.
+        max_bytes (`int`, *optional*): Bytes read at most; no limit by default.
+
+    Raises:
+        InputError: On the first line that is not UTF-8, not valid JSON, not a JSON object (`null`, a list...), or
+            whose field holds another type than the records before it (a number where they hold strings).
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
+    kinds: dict[str, str] = {}
+    records = 0
+    if not head.startswith(b"["):
+        blank = True
+        for number, line in text_lines(path, source=source, caller=caller, max_bytes=max_bytes):
+            if not line.strip():
+                continue
+            blank = False
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(
+                    f"{source}, line {number}: not valid JSON ({err.msg} at column {err.colno}); expected one JSON "
+                    "object per line."
+                ) from None
+            records += 1
+            yield number, _record(value, source, number, kinds, 'one JSON object per line (e.g. {"instruction": ...})')
+        if blank:
+            raise InputError(f"{source} holds only blank lines: expected at least one row.")
+    else:
+        if max_bytes is not None and os.path.getsize(path) > max_bytes:
+            return
+        raw = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise _not_utf8(source, raw.count(b"\n", 0, err.start) + 1, raw[err.start], caller) from None
+        decoder, at = json.JSONDecoder(), text.index("[") + 1
+        while True:
+            while at < len(text) and text[at] in " \t\r\n,":
+                at += 1
+            if at >= len(text) or text[at] == "]":
+                break
+            line = text.count("\n", 0, at) + 1
+            try:
+                value, at = decoder.raw_decode(text, at)
+            except json.JSONDecodeError as err:
+                raise InputError(
+                    f"{source}, line {err.lineno}: not valid JSON ({err.msg} at column {err.colno}); expected a JSON "
+                    "list of objects, or one JSON object per line."
+                ) from None
+            records += 1
+            yield line, _record(value, source, line, kinds, "a JSON object")
+        if not records:
+            raise InputError(f"{source} is an empty JSON list: expected at least one row.")
+    if records and not kinds:
+        raise InputError(f"{source} has no fields: its records are empty; expected named fields in each record.")
 
 
-def _check_csv(path: Path, text: str) -> None:
-    reader = csv.reader(io.StringIO(text))
+def csv_records(
+    path: str | os.PathLike, *, source: str, caller: Caller = CLI, max_bytes: int | None = None
+) -> Iterator[list[str]]:
+    """The header of a CSV file, then its rows that are not blank, checked as they are read.
+
+    Args:
+        path (`str`): The file.
+        source (`str`): What messages call the file.
+        caller (`Caller`, *optional*, defaults to `CLI`): How messages say what to do.
+        max_bytes (`int`, *optional*): Bytes read at most; no limit by default.
+
+    Raises:
+        InputError: A line is not UTF-8 or not valid CSV, line 1 holds no column names, or no row follows it.
+    """
+    reader = csv.reader(line for _, line in text_lines(path, source=source, caller=caller, max_bytes=max_bytes))
     try:
         header = next(reader, None)
-        has_row = any(any(cell.strip() for cell in row) for row in reader)
+        if not header or not any(cell.strip() for cell in header):
+            raise InputError(f"{source} has no header row: expected column names on line 1, then one row per line.")
+        yield header
+        rows = 0
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows += 1
+                yield row
     except csv.Error as err:
-        raise InputError(f"{path}, line {reader.line_num}: not valid CSV ({err}).") from None
-    if not header or not any(cell.strip() for cell in header):
-        raise InputError(f"{path} has no header row: expected column names on line 1, then one row per line.")
-    if not has_row:
+        raise InputError(f"{source}, line {reader.line_num}: not valid CSV ({err}).") from None
+    if not rows:
         raise InputError(
-            f"{path} has a header ({', '.join(header)}) but no data rows: expected at least one row after line 1."
+            f"{source} has a header ({', '.join(header)}) but no data rows: expected at least one row after line 1."
         )
 
 
@@ -315,12 +454,26 @@ def _check_parquet(path: Path) -> None:
         raise InputError(f"{path} holds no rows: expected at least one row.")
 
 
+def _one_object(file: Path) -> bool:
+    """Whether a JSON file is one object written over several lines (`datasets` reads it as one row, or a field)."""
+    if file.stat().st_size >= CHECK_BYTES:
+        return False
+    text = file.read_bytes().decode("utf-8", errors="ignore").lstrip("\ufeff").strip()
+    if not text.startswith("{") or "\n" not in text:
+        return False
+    try:
+        return isinstance(json.loads(text), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def check_data_file(path: str | os.PathLike) -> Path | None:
     """Check a local data file before it is loaded: format, encoding, emptiness, and (for JSON/JSONL and CSV) that
     it parses, naming the line at fault.
 
     Names that are not a local file (a folder, a Hub dataset id) are left to `load_data`. JSON, JSONL and CSV files
-    are checked over their first 64 MiB (`CHECK_BYTES`); `load_data` words an error further on in the same terms.
+    are checked over their first 64 MiB (`CHECK_BYTES`) by `json_records` and `csv_records`, which the Space reads
+    uploads with; `load_data` words an error further on in the same terms.
 
     Args:
         path (`str`): The data, as given.
@@ -329,8 +482,9 @@ def check_data_file(path: str | os.PathLike) -> Path | None:
         `Path` or `None`: The file checked; `None` for a folder or a Hub id.
 
     Raises:
-        InputError: The file is missing (for a name that looks like a file), of an unknown format, not UTF-8, empty,
-            a CSV with a header only, or not valid JSON; one line names the file and the line.
+        InputError: The file is missing (for a name that looks like a file), of an unknown format, compressed, empty,
+            not UTF-8, a CSV with a header only, not valid JSON, a JSON record that is not an object or whose field
+            changes type, or records without fields; one line names the file and the line.
     """
     text_path = os.path.expanduser(str(path))
     file = Path(text_path)
@@ -340,26 +494,14 @@ def check_data_file(path: str | os.PathLike) -> Path | None:
         if text_path.startswith((".", "/", "~")) or file.suffix.lower() in FILE_BUILDERS:
             raise MissingInputError(f"{path} does not exist (no such file or folder).")
         return None
+    check_file(file)
     suffix = file.suffix.lower()
-    if suffix not in FILE_BUILDERS:
-        raise InputError(
-            f"{file} is not a data file hf-nuggets reads: expected {', '.join(sorted(FILE_BUILDERS))} "
-            f"(a file name ending with one of them), got {suffix or 'no suffix'!r}."
-        )
-    if file.stat().st_size == 0:
-        raise InputError(f"{file} is empty: expected at least one row.")
     if suffix == ".parquet":
         _check_parquet(file)
-        return file
-    with open(file, "rb") as handle:
-        data = handle.read(CHECK_BYTES)
-    complete = len(data) < CHECK_BYTES
-    _check_utf8(file, data)
-    text = data.decode("utf-8", errors="ignore").lstrip("\ufeff")
-    if not text.strip():
-        raise InputError(f"{file} holds only blank lines: expected at least one row.")
-    if suffix == ".csv":
-        _check_csv(file, text)
-    else:
-        _check_json(file, text, complete)
+    elif suffix == ".csv":
+        for _ in csv_records(file, source=str(file), max_bytes=CHECK_BYTES):
+            pass
+    elif not _one_object(file):
+        for _ in json_records(file, source=str(file), max_bytes=CHECK_BYTES):
+            pass
     return file
