@@ -413,7 +413,7 @@ def json_records(
 def csv_records(
     path: str | os.PathLike, *, source: str, caller: Caller = CLI, max_bytes: int | None = None
 ) -> Iterator[list[str]]:
-    """The header of a CSV file, then its rows that are not blank, checked as they are read.
+    """The header of a CSV file, then its rows (not its empty lines), checked as they are read.
 
     Args:
         path (`str`): The file.
@@ -422,7 +422,8 @@ def csv_records(
         max_bytes (`int`, *optional*): Bytes read at most; no limit by default.
 
     Raises:
-        InputError: A line is not UTF-8 or not valid CSV, line 1 holds no column names, or no row follows it.
+        InputError: A line is not UTF-8 or not valid CSV, line 1 holds no column names, or no row with a value
+            follows it.
     """
     reader = csv.reader(line for _, line in text_lines(path, source=source, caller=caller, max_bytes=max_bytes))
     try:
@@ -432,8 +433,8 @@ def csv_records(
         yield header
         rows = 0
         for row in reader:
-            if any(cell.strip() for cell in row):
-                rows += 1
+            if row:  # an empty line is no row (pandas skips it); a row of empty cells is one
+                rows += any(cell.strip() for cell in row)
                 yield row
     except csv.Error as err:
         raise InputError(f"{source}, line {reader.line_num}: not valid CSV ({err}).") from None
