@@ -4,12 +4,12 @@
 A file is bounded twice: by its size on disk (`MAX_UPLOAD_MB`), and by the size of its rows once read
 (`MAX_DATA_MB`), since a few compressed bytes can decode into gigabytes. Files and Hub streams are read a few rows
 at a time: the reading stops after `MAX_ROWS` rows, and is refused as soon as the rows read take more than the
-budget. Nothing of it is written to disk.
+budget. Nothing of it is written to disk. What is wrong with a file (its format, encoding, a bad line, a record
+that is not an object) is found by the library's checks (`hf_nuggets.data.checks`), as the command line finds it.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
@@ -17,13 +17,13 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hf_nuggets import load_data
+from hf_nuggets.data.checks import Caller, InputError, check_columns, check_file, csv_records, json_records
 from hf_nuggets.data.formatting import examples_from_batch, resolve_columns
-from hf_nuggets.data.loading import FILE_BUILDERS
 from rendering import UserError, error_text
 
 MAX_UPLOAD_MB = 20
@@ -32,8 +32,9 @@ MAX_DATA_MB = 100
 MAX_ROWS = 5000
 #: Rows of a parquet file decoded at a time before the budget is checked again.
 PARQUET_BATCH_ROWS = 16
-#: The first bytes of the compressed files and archives a visitor may upload by mistake.
-ARCHIVES = {b"\x1f\x8b": "gzip file", b"PK\x03\x04": "zip archive", b"(\xb5/\xfd": "zstd file"}
+#: How the library's input checks word a message for this Space: a file by its name, the column mapping by its
+#: dropdowns.
+FIELDS = Caller("fields", {"columns": "instruction/input/output"})
 #: The column dropdowns' "no column".
 NONE = "(none)"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
@@ -54,25 +55,6 @@ def drop_workspace(session: Any) -> None:
     root = session.get("root") if isinstance(session, dict) else None
     if root:
         shutil.rmtree(root, ignore_errors=True)
-
-
-class BadLine(Exception):
-    """A line of a text file that cannot be read (`line`: its number, from 1; `problem`: what is wrong with it)."""
-
-    def __init__(self, line: int, problem: str):
-        super().__init__(f"line {line} {problem}")
-        self.line, self.problem = line, problem
-
-
-def _decode(raw: bytes, line: int) -> str:
-    """A line of a file as text (without the byte-order mark that Excel and Notepad put before the first line);
-    `BadLine` naming the first byte that is not UTF-8."""
-    if line == 1:
-        raw = raw.removeprefix(codecs.BOM_UTF8)
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise BadLine(line, f"is not UTF-8 text (it holds the byte 0x{raw[err.start]:02x})") from None
 
 
 class OverBudget(Exception):
@@ -123,126 +105,50 @@ def _parquet_table(file: Path, max_rows: int, max_bytes: int):
     return table.slice(0, max_rows), table.num_rows > max_rows
 
 
-def _json_kind(value: Any) -> str | None:
-    """The JSON type of a value, as a visitor reads it (`None` for null, which fits any column)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "list", dict: "object"}[type(value)]
-
-
-def _json_records(file: Path) -> Iterator[tuple[int, bytes]]:
-    """The records of a JSON file with the line each starts on, one JSON text each: the items of a top-level array,
-    or the lines of JSON Lines.
-
-    Raises:
-        `BadLine`: On the first line that is not UTF-8, not JSON, or not a JSON object, or whose field holds another
-            type of value than the records before it (a string where they hold numbers).
-    """
-    with open(file, "rb") as handle:
-        head = handle.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
-    kinds: dict[str, str] = {}
-
-    def checked(record: Any, line: int) -> bytes:
-        if not isinstance(record, dict):
-            raise BadLine(line, f"holds a JSON {_json_kind(record) or 'null'}, not an object of named fields")
-        for key, value in record.items():
-            kind = _json_kind(value)
-            if kind is not None and kinds.setdefault(key, kind) != kind:
-                raise BadLine(line, f"has a {kind} in `{key}`, where the records before it have a {kinds[key]}")
-        return json.dumps(record, ensure_ascii=False).encode("utf-8")
-
-    if not head.startswith(b"["):
-        with open(file, "rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                text = _decode(raw, number).strip()
-                if not text:
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as err:
-                    raise BadLine(number, f"is not valid JSON ({err.msg} at column {err.colno})") from None
-                yield number, checked(record, number)
-        return
-    raw = file.read_bytes().removeprefix(codecs.BOM_UTF8)  # no larger than the upload limit
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise BadLine(line, f"is not UTF-8 text (it holds the byte 0x{raw[err.start]:02x})") from None
-    decoder, at = json.JSONDecoder(), text.index("[") + 1
-    while True:
-        while at < len(text) and text[at] in " \t\r\n,":
-            at += 1
-        if at >= len(text) or text[at] == "]":
-            return
-        line = text.count("\n", 0, at) + 1
-        try:
-            record, end = decoder.raw_decode(text, at)
-        except json.JSONDecodeError as err:
-            raise BadLine(err.lineno, f"is not valid JSON ({err.msg} at column {err.colno})") from None
-        yield line, checked(record, line)
-        at = end
-
-
 def _json_table(file: Path, max_rows: int, max_bytes: int):
-    """Up to `max_rows` records of a JSON or JSON Lines file, a record at a time, and whether it has more; typed
-    by Arrow's JSON reader, as `datasets` types them."""
+    """Up to `max_rows` records of a JSON or JSON Lines file, a record at a time (checked by the library's
+    `json_records`), and whether it has more; typed by Arrow's JSON reader, as `datasets` types them."""
     import pyarrow.json as paj
 
     kept, size = [], 0
-    for _, record in _json_records(file):
+    for _, value in json_records(file, source=f"`{file.name}`", caller=FIELDS):
+        record = json.dumps(value, ensure_ascii=False).encode("utf-8")
         if len(kept) == max_rows:
             return paj.read_json(io.BytesIO(b"\n".join(kept))), True
         kept.append(record)
         size += len(record)
         if size > max_bytes:
             raise OverBudget(len(kept))
-    if not kept:
-        return None, False
     return paj.read_json(io.BytesIO(b"\n".join(kept))), False
 
 
 def _csv_table(file: Path, max_rows: int, max_bytes: int):
-    """Up to `max_rows` records of a CSV file, a record at a time, and whether it has more; typed by pandas, as
-    `datasets` types them."""
+    """Up to `max_rows` records of a CSV file, a record at a time (checked by the library's `csv_records`), and
+    whether it has more; typed by pandas, as `datasets` types them."""
     import pandas as pd
     import pyarrow as pa
 
-    lines: list[str] = []
-    with open(file, "rb") as handle:
-
-        def read_lines() -> Iterator[str]:
-            for number, raw in enumerate(handle, start=1):
-                lines.append(_decode(raw, number))
-                yield lines[-1]
-
-        reader, kept, size, more = csv.reader(read_lines(), strict=True), 0, 0, False
-        try:
-            header = next(reader, None)
-            if header is None:
-                return None, False
-            end = reader.line_num
-            for record in reader:
-                if kept == max_rows:
-                    more = True
-                    break
-                kept, end = kept + 1, reader.line_num
-                size += sum(len(field.encode("utf-8")) for field in record)
-                if size > max_bytes:
-                    raise OverBudget(kept)
-        except csv.Error as err:
-            raise BadLine(reader.line_num, f"is not valid CSV ({err})") from None
-    frame = pd.read_csv(io.StringIO("".join(lines[:end])))
+    records = csv_records(file, source=f"`{file.name}`", caller=FIELDS)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(next(records))
+    kept, size, more = 0, 0, False
+    for record in records:
+        if kept == max_rows:
+            more = True
+            break
+        kept += 1
+        size += sum(len(field.encode("utf-8")) for field in record)
+        if size > max_bytes:
+            raise OverBudget(kept)
+        writer.writerow(record)
+    frame = pd.read_csv(io.StringIO(text.getvalue()))
     return pa.Table.from_pandas(frame, preserve_index=False), more
 
 
 def read_table(file: Path, *, max_rows: int, max_bytes: int):
-    """The first `max_rows` rows of a JSON, JSON Lines, CSV or parquet file as an Arrow table (`None` when the file
-    has none), and whether it has more rows.
+    """The first `max_rows` rows of a JSON, JSON Lines, CSV or parquet file as an Arrow table, and whether it has
+    more rows.
 
     The file is read a few rows at a time (parquet row batches, JSON records, CSV records), never whole into
     Arrow, and never decompressed by its contents: reading stops after `max_rows + 1` rows.
@@ -253,7 +159,7 @@ def read_table(file: Path, *, max_rows: int, max_bytes: int):
     """
     readers = {".parquet": _parquet_table, ".csv": _csv_table, ".json": _json_table, ".jsonl": _json_table}
     table, more = readers[file.suffix.lower()](file, max_rows, max_bytes)
-    if table is not None and table.nbytes > max_bytes:
+    if table.nbytes > max_bytes:
         raise OverBudget(table.num_rows)
     return table, more
 
@@ -290,33 +196,27 @@ def read_upload(
         `tuple[datasets.Dataset, bool]`: The rows read, and whether the file holds more than `max_rows`.
 
     Raises:
-        `UserError`: A missing, unsupported, too large, empty or unreadable file (a line that is not UTF-8, not JSON
-            or not CSV), or rows over `max_data_mb`.
+        `UserError`: A missing or too large file, or rows over `max_data_mb`; and, worded by the library's checks
+            (`check_file`, `json_records`, `csv_records`), an unsupported, compressed, empty or unreadable file (a line
+            that is not UTF-8, not JSON, not a JSON object or whose field changes type, or not CSV).
     """
     if not path:
         raise UserError(f"Upload a file in {field} first.")
     file = Path(path)
     suffix = file.suffix.lower()
-    if suffix not in FILE_BUILDERS:
-        raise UserError(f"`{file.name}` is not a supported format: upload a {', '.join(sorted(FILE_BUILDERS))} file.")
+    try:
+        check_file(file, source=f"`{file.name}`")
+    except InputError as err:
+        raise UserError(str(err)) from None
     size_mb = file.stat().st_size / 2**20
     if size_mb > max_mb:
         raise UserError(f"`{file.name}` is {size_mb:.1f} MB; this Space takes files up to {max_mb:g} MB.")
-    if size_mb == 0:
-        raise UserError(f"`{file.name}` is empty (0 bytes): upload a file that holds rows.")
-    with open(file, "rb") as handle:
-        packed = next((name for magic, name in ARCHIVES.items() if handle.read(4).startswith(magic)), None)
-    if packed:
-        raise UserError(
-            f"`{file.name}` is a {packed}: this Space reads files as they are; unpack it and upload the file."
-        )
     try:
         table, more = read_table(file, max_rows=max_rows, max_bytes=int(max_data_mb * 2**20))
     except OverBudget as err:
         raise UserError(budget_text(f"`{file.name}`", max_data_mb, err.rows)) from None
-    except BadLine as err:
-        fix = " Save it as UTF-8 and upload it again." if "UTF-8" in err.problem else ""
-        raise UserError(f"`{file.name}`: {err}.{fix}") from None
+    except InputError as err:
+        raise UserError(str(err)) from None
     except Exception as err:  # noqa: BLE001 - any parsing error becomes a message
         cause: BaseException = err
         for _ in range(5):  # the innermost cause names the problem (e.g. the bad JSON line)
@@ -324,9 +224,9 @@ def read_upload(
                 break
             cause = cause.__cause__
         raise UserError(f"Could not read `{file.name}` as {suffix[1:].upper()}: {error_text(cause)}") from err
-    if table is None or table.num_rows == 0:
+    if table.num_rows == 0:  # a parquet file (a text file without rows is refused by the library's checks)
         raise UserError(f"`{file.name}` has no rows.")
-    if table.num_columns == 0:
+    if table.num_columns == 0:  # records without fields past the rows read (the library refuses a whole file of them)
         raise UserError(f"`{file.name}` has no fields: its records are empty.")
     return in_memory_dataset(table), more
 
@@ -438,9 +338,9 @@ def column_mapping(instruction: str | None, input_: str | None, output: str | No
 def check_rows(dataset: Any, columns: Mapping[str, str | None], rows: int) -> dict:
     """Fail before loading any model when the rows to score cannot be read with the column mapping."""
     try:
-        mapping = resolve_columns(dataset.column_names, columns)
-    except (KeyError, ValueError) as err:
-        raise UserError(error_text(err)) from err
+        mapping = check_columns(dataset.column_names, columns, source="the data", caller=FIELDS)
+    except InputError as err:
+        raise UserError(str(err)) from None
     bad: list[tuple[int, str]] = []
     for start in range(0, rows, 500):
         stop = min(start + 500, rows)

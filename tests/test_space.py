@@ -277,8 +277,8 @@ def test_refined_task_set_comes_from_the_data(url):
 @pytest.mark.parametrize(
     ("name", "content", "expected"),
     [
-        ("notes.txt", "hello", "not a supported format"),
-        ("broken.json", '{"instruction": "a", ', "`broken.json`: line 1 is not valid JSON"),
+        ("notes.txt", "hello", "is not a data file hf-nuggets reads"),
+        ("broken.json", '{"instruction": "a", ', "`broken.json`, line 1: not valid JSON"),
         ("empty.jsonl", "", "`empty.jsonl`"),
     ],
 )
@@ -502,7 +502,7 @@ def test_non_utf8_upload_is_one_line_and_the_next_upload_loads(url, tmp_path, na
     failed = load_file(visitor, path)
     text = message_text(failed["status"])
     assert status_kind(failed["status"]) == "error", text
-    assert f"`{name}`: line {line} is not UTF-8 text (it holds the byte 0xe9)" in text and "\n" not in text
+    assert f"`{name}`, line {line}: byte 0xe9 is not UTF-8" in text and "\n" not in text
     assert failed["preview"]["visible"] is False
     assert [failed[k]["value"] for k in ("instruction", "input", "output", "messages")] == ["(none)"] * 4
     assert failed["rows"]["minimum"] < failed["rows"]["maximum"]
@@ -528,10 +528,10 @@ def test_one_row_file_loads_and_prospects(url, tmp_path):
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("", "`upload.jsonl` is empty (0 bytes)"),
-        ("{}\n{}\n", "`upload.jsonl` has no fields: its records are empty."),
-        ('{"instruction": "a", "output": "b"}\nnull\n', "`upload.jsonl`: line 2 holds a JSON null, not an object"),
-        ('{"instruction": "a", "output": "b"}\n{"instruction": 3}\n', "line 2 has a number in `instruction`"),
+        ("", "`upload.jsonl` is empty: expected at least one row."),
+        ("{}\n{}\n", "`upload.jsonl` has no fields: its records are empty"),
+        ('{"instruction": "a", "output": "b"}\nnull\n', "`upload.jsonl`, line 2: a JSON null, expected"),
+        ('{"instruction": "a", "output": "b"}\n{"instruction": 3}\n', "line 2: a number in `instruction`"),
     ],
 )
 def test_empty_or_fieldless_upload_is_named(url, tmp_path, content, expected):
@@ -551,7 +551,8 @@ def test_empty_output_file_is_named(url, tmp_path):
     status, *_ = client(url).predict(
         winrate_tab.WIN_OUTPUTS, None, model_file, handle_file(str(empty)), 805, api_name="/winrate"
     )
-    assert status_kind(status) == "error" and "`empty.json` is empty (0 bytes)" in message_text(status), status
+    assert status_kind(status) == "error", status
+    assert "`empty.json` is empty: expected at least one row." in message_text(status), status
 
 
 @pytest.mark.parametrize("name", ["excel.csv", "notepad.jsonl"])
@@ -566,6 +567,31 @@ def test_byte_order_mark_is_not_part_of_the_first_column(url, tmp_path, name):
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     loaded = load_file(client(url), path)
     assert status_kind(loaded["status"]) == "ok" and loaded["instruction"]["value"] == "instruction", loaded["status"]
+
+
+@pytest.mark.parametrize("name", ["latin1.jsonl", "latin1.json", "latin1.csv", "broken.jsonl"])
+def test_space_and_cli_name_the_same_line_and_cause(tmp_path, capsys, name):
+    """An upload and the command line report a file's problem with the same line and cause, from the library's
+    checks: only the file's name (no server path in the Space) and the fix differ."""
+    from hf_nuggets.cli import main
+
+    if name == "broken.jsonl":
+        path = tmp_path / name
+        path.write_text('{"instruction": "a", "output": "b"}\n{"instruction": "c", "output": }\n')
+    else:
+        path, _ = latin1_file(tmp_path, name)
+    with pytest.raises(rendering.UserError) as space:
+        visitor_data.read_upload(str(path))
+    assert main(["score", str(path), "--out", str(tmp_path / "out")]) == 1
+    cli = capsys.readouterr().err.strip().removeprefix("hf-nuggets score: error: ")
+    space_text = str(space.value)
+    assert space_text.startswith(f"`{name}`, line ") and str(tmp_path) not in space_text
+    assert cli.startswith(f"{path}, line ")
+    assert space_text.split(", ", 1)[1].split(" (re-save")[0] == cli.split(", ", 1)[1].split(" (re-save")[0]
+    if name.startswith("latin1"):  # the fix, in each caller's terms
+        assert "byte 0xe9 is not UTF-8" in cli and "upload it again" in space_text and "iconv" in cli
+    else:
+        assert "line 2: not valid JSON" in cli
 
 
 def test_unexpected_failure_while_loading_is_a_message(url, tmp_path, monkeypatch):
