@@ -200,6 +200,33 @@ def load_alpaca_eval(
     return dataset
 
 
+def read_json_records(path: str | os.PathLike, what: str = "Outputs") -> Any:
+    """The records of a JSON file (a list, or one object) or of a JSON Lines file, as AlpacaEval's files hold them.
+
+    Args:
+        path (`str`): The JSON or JSONL file.
+        what (`str`, *optional*, defaults to `"Outputs"`): What the file is, for the messages.
+
+    Returns:
+        The parsed JSON: a list of records, or one record.
+
+    Raises:
+        `FileNotFoundError`: When the file does not exist.
+        `ValueError`: When it is neither JSON nor JSON Lines.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except ValueError:
+        try:
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        except ValueError as err:
+            raise ValueError(f"{str(path)!r} is neither a JSON list nor JSON lines ({err}).") from err
+
+
 def read_outputs(path: str | os.PathLike) -> list[dict]:
     """Read model outputs in AlpacaEval's format: a JSON list (or JSONL) of `{instruction, output[, generator]}`.
 
@@ -212,17 +239,7 @@ def read_outputs(path: str | os.PathLike) -> list[dict]:
     Raises:
         `ValueError`: When the file is not a list of records with `instruction` and `output`.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"Outputs file {str(path)!r} does not exist.")
-    text = path.read_text(encoding="utf-8")
-    try:
-        records = json.loads(text)
-    except ValueError:
-        try:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except ValueError as err:
-            raise ValueError(f"{str(path)!r} is neither a JSON list nor JSON lines ({err}).") from err
+    records = read_json_records(path, "Outputs")
     if isinstance(records, dict):
         records = [records]
     for i, record in enumerate(records if isinstance(records, list) else [None]):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .generation import read_json_records
 from .judges import PairwiseJudge, Verdict
 from .winrate import check_preferences
 
@@ -156,14 +157,7 @@ def load_evaluation(config: Any) -> Evaluation:
 # -- judges -----------------------------------------------------------------------------------------------------------
 def read_annotations(path: str | os.PathLike) -> list[dict]:
     """AlpacaEval annotations (a JSON list or JSONL of `{instruction, output_1, output_2, preference}`)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"`annotations` file {str(path)!r} does not exist.")
-    text = path.read_text(encoding="utf-8")
-    try:
-        records = json.loads(text)
-    except ValueError:
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    records = read_json_records(path, "`annotations`")
     return records if isinstance(records, list) else [records]
 
 
