@@ -151,7 +151,7 @@ def first_upload_files(folder: Path) -> list[tuple[Path, str, str]]:
     empty = folder / "empty.jsonl"
     empty.write_text("")
     return [
-        (latin, "error", "`latin1.jsonl`: line 1 is not UTF-8 text (it holds the byte 0xe9)"),
+        (latin, "error", "`latin1.jsonl`, line 1: byte 0xe9 is not UTF-8"),
         (one, "ok", "one.jsonl: 1 row,"),
         (empty, "error", "`empty.jsonl` is empty"),
     ]
