@@ -92,6 +92,18 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
+def rss_mark() -> int:
+    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS and return that RSS, in KiB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_kib("VmRSS:")
+
+
+def peak_rss_mib(mark: int) -> float:
+    """Peak RSS since `rss_mark()` returned `mark`, above it, in MiB."""
+    return (_status_kib("VmHWM:") - mark) / 1024
+
+
 def _worker(method: str, inp: str, out: str, trace: bool, params: dict) -> None:
     sys.path.insert(0, str(REPO))
     import tracemalloc
@@ -141,9 +153,7 @@ def _worker(method: str, inp: str, out: str, trace: bool, params: dict) -> None:
             )  # fmt: skip
             return r.labels, r.cluster_centers_indices, r.local_n_iter, r.local_converged
 
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM to the current RSS
-    base = _status_kib("VmRSS:")
+    base = rss_mark()
     if trace:
         tracemalloc.start()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -152,7 +162,7 @@ def _worker(method: str, inp: str, out: str, trace: bool, params: dict) -> None:
     result = {
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
-        "rss_peak_mib": (_status_kib("VmHWM:") - base) / 1024,
+        "rss_peak_mib": peak_rss_mib(base),
         "n_iter": int(n_iter),
     }
     if trace:

@@ -62,14 +62,6 @@ def generated_rows(n: int, seed: int = 0) -> list[dict]:
     return rows
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def _tiny_prospector():
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import build_tiny_model, build_tiny_tokenizer
@@ -97,9 +89,9 @@ def _worker(n: int, sparse_above: int, size: int, top_quality: int, out: str) ->
     data = Dataset.from_list(generated_rows(n))
     prospector = _tiny_prospector()
     load_embedder()  # the model load is not part of the refinement
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    base = _status_kib("VmRSS:")
+    from algorithms_affinity import peak_rss_mib, rss_mark
+
+    base = rss_mark()
     t0 = time.perf_counter()
     tasks, made = refine_task_set(
         data,
@@ -116,7 +108,7 @@ def _worker(n: int, sparse_above: int, size: int, top_quality: int, out: str) ->
     seconds = time.perf_counter() - t0
     result = {
         "seconds": seconds,
-        "rss_peak_mib": (_status_kib("VmHWM:") - base) / 1024,
+        "rss_peak_mib": peak_rss_mib(base),
         "steps": made["seconds"],
         "diversity": made["diversity"],
         "tasks": len(tasks),
