@@ -26,6 +26,22 @@ def _as_prospector(model: Any, device: str | None = None):
     return load_prospector(None if model is None else str(model), device=device)
 
 
+def resolve_generation_template(template: str, tokenizer: Any) -> str:
+    """`"chat"` or `"alpaca"`, the prompt a model is asked in: `"auto"` is chat when the tokenizer has a chat template.
+
+    Raises:
+        `ValueError`: For an unknown template, or `"chat"` with a tokenizer that has no chat template.
+    """
+    if template not in GENERATION_TEMPLATES:
+        raise ValueError(f"`template` must be one of {GENERATION_TEMPLATES}, got {template!r}.")
+    has_chat = bool(getattr(tokenizer, "chat_template", None))
+    if template == "chat" and not has_chat:
+        raise ValueError("`template='chat'` needs a tokenizer with a chat template; use 'alpaca' or 'auto'.")
+    if template == "auto":
+        return "chat" if has_chat else "alpaca"
+    return template
+
+
 def build_generation_prompt(tokenizer: Any, instruction: str, template: str = "auto") -> list[int]:
     """The token ids of the prompt that asks the model to follow `instruction`.
 
@@ -39,12 +55,7 @@ def build_generation_prompt(tokenizer: Any, instruction: str, template: str = "a
     Returns:
         `list[int]`: The prompt's token ids.
     """
-    if template not in GENERATION_TEMPLATES:
-        raise ValueError(f"`template` must be one of {GENERATION_TEMPLATES}, got {template!r}.")
-    has_chat = bool(getattr(tokenizer, "chat_template", None))
-    if template == "chat" and not has_chat:
-        raise ValueError("`template='chat'` needs a tokenizer with a chat template; use 'alpaca' or 'auto'.")
-    if template == "chat" or (template == "auto" and has_chat):
+    if resolve_generation_template(template, tokenizer) == "chat":
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": instruction.strip()}], tokenize=False, add_generation_prompt=True
         )

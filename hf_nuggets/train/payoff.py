@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
+from ..evaluation.generation import GENERATION_TEMPLATES, resolve_generation_template
 from ..gates import check_gates
 from ..selection import check_percent, gated_rows, top_indices
 
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 #: The arms a run may train, in the order they are trained and shown.
 ARMS = ("top", "random", "all", "bottom")
 JUDGES = ("local", "openai", "precomputed")
-PAYOFF_TEMPLATES = ("auto", "chat", "alpaca")
+PAYOFF_TEMPLATES = GENERATION_TEMPLATES  # the arms train in the prompt they are then asked in
 #: Files of the report folder.
 REPORT_FILE = "payoff.json"
 ARMS_DIR = "arms"
@@ -295,15 +296,6 @@ def arm_rows(
 
 
 # -- training rows and one arm's training -----------------------------------------------------------------------------
-def resolve_template(template: str, tokenizer: Any) -> str:
-    """`"chat"` or `"alpaca"`: `"auto"` is chat when the tokenizer has a chat template (as generation decides)."""
-    if template == "auto":
-        return "chat" if getattr(tokenizer, "chat_template", None) else "alpaca"
-    if template == "chat" and not getattr(tokenizer, "chat_template", None):
-        raise ValueError("`template='chat'` needs a tokenizer with a chat template; use 'alpaca' or 'auto'.")
-    return template
-
-
 def _bos_text(tokenizer: Any) -> str:
     """The start token as text when the tokenizer does not add it itself (generation starts with it too)."""
     start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
@@ -642,7 +634,7 @@ def _run_arm(
         folder / ROWS_FILE, {"arm": arm, "seed": config.seed if arm == "random" else None, "positions": positions}
     )
     tokenizer = base.tokenizer
-    template = resolve_template(config.template, tokenizer)
+    template = resolve_generation_template(config.template, tokenizer)
     rows = sft_rows(scored.select(positions), tokenizer, template)
     logger.info("Arm %s: training a copy of %s on %d rows.", arm, base.name, len(rows))
     t0 = time.perf_counter()
