@@ -83,13 +83,20 @@ class EvalConfig:
         kwargs: dict = {"progress": not self.quiet, "use_cache": not self.no_cache, "cache_dir": self.cache_dir}
         if self.orders is not None:
             kwargs["orders"] = self.orders
-        if self.judge == "local":
-            kwargs.update(model=self.judge_model, batch_size=self.batch_size, device=self.device)
-        else:
-            kwargs.update(base_url=self.base_url, api_key_env=self.api_key_env, num_workers=self.num_workers)
-            kwargs["requests_per_minute"] = self.requests_per_minute
-            if self.judge_model is not None:
-                kwargs["model"] = self.judge_model
+        from ..evaluation.judges import judge_options
+
+        kwargs.update(
+            judge_options(
+                self.judge,
+                model=self.judge_model,
+                batch_size=self.batch_size,
+                device=self.device,
+                base_url=self.base_url,
+                api_key_env=self.api_key_env,
+                num_workers=self.num_workers,
+                requests_per_minute=self.requests_per_minute,
+            )
+        )
         return kwargs
 
 

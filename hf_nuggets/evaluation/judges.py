@@ -723,3 +723,39 @@ def get_judge(name: str, **kwargs: Any) -> PairwiseJudge:
     if name not in judges:
         raise ValueError(f"`judge` must be 'precomputed', 'local' or 'openai', got {name!r}.")
     return judges[name](**kwargs)
+
+
+def judge_options(
+    name: str,
+    *,
+    model: str | None = None,
+    batch_size: int = 8,
+    device: str | None = None,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    num_workers: int = 4,
+    requests_per_minute: float | None = None,
+) -> dict[str, Any]:
+    """The arguments of `get_judge(name, ...)` that belong to that judge, from the settings a command takes for both.
+
+    `local` takes the model (what `load_prospector` loads; the embedded one when `None`), its batch size and device;
+    `openai` the endpoint, its key's variable, the request workers and rate, and the model when one is given.
+
+    Example:
+
+    ```python
+    >>> judge_options("local", model=None, batch_size=4, base_url="http://x")
+    {'model': None, 'batch_size': 4, 'device': None}
+    ```
+    """
+    if name == "local":
+        return {"model": model, "batch_size": batch_size, "device": device}
+    options = {
+        "base_url": base_url,
+        "api_key_env": api_key_env,
+        "num_workers": num_workers,
+        "requests_per_minute": requests_per_minute,
+    }
+    if model is not None:
+        options["model"] = model
+    return options

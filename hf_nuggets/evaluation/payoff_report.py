@@ -214,7 +214,7 @@ class AnnotationsJudge(PairwiseJudge):
 def make_judge(config: Any, out: Path) -> PairwiseJudge:
     """The judge a `PayoffConfig` names; the verdict cache of `local` and `openai` lives in `OUT/verdicts` unless
     `cache_dir` says otherwise, so a rerun after a failure pays only for the pairs not judged yet."""
-    from .judges import get_judge
+    from .judges import get_judge, judge_options
 
     kwargs: dict[str, Any] = {"progress": not config.quiet}
     if config.orders is not None:
@@ -222,17 +222,18 @@ def make_judge(config: Any, out: Path) -> PairwiseJudge:
     if config.judge == "precomputed":
         return AnnotationsJudge(read_annotations(config.annotations) if config.annotations else [], **kwargs)
     kwargs["cache_dir"] = config.cache_dir or str(out / VERDICTS_DIR)
-    if config.judge == "local":
-        kwargs.update(model=config.judge_model, batch_size=config.generation_batch_size, device=config.device)
-    else:
-        kwargs.update(
+    kwargs.update(
+        judge_options(
+            config.judge,
+            model=config.judge_model,
+            batch_size=config.generation_batch_size,
+            device=config.device,
             base_url=config.base_url,
             api_key_env=config.api_key_env,
             num_workers=config.num_workers,
             requests_per_minute=config.requests_per_minute,
         )
-        if config.judge_model is not None:
-            kwargs["model"] = config.judge_model
+    )
     return get_judge(config.judge, **kwargs)
 
 
